@@ -1,0 +1,388 @@
+"""Reading frames from a camera or a video file, plus the one-slot "latest frame wins" hand-off.
+
+Sources are plain blocking objects (``read()`` returns the next BGR frame); the pipeline runs them
+in its capture thread. Nothing here starts a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from livebg.errors import LivebgError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".mpg", ".mpeg", ".ts"}
+)
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm"}
+)
+
+T = TypeVar("T")
+
+
+def _cv2() -> Any:
+    """Import OpenCV with its own logging silenced: our errors are one line, theirs are noise."""
+    # FFmpeg reads this when its backend first initialises, so it works after `import cv2` too.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    import cv2
+
+    cv2.setLogLevel(0)
+    return cv2
+
+
+class FrameSource(Protocol):
+    """Anything the pipeline can read BGR frames from."""
+
+    fps: float
+    size: tuple[int, int]  # (width, height)
+    frame_count: int | None  # None for cameras (and looping files)
+
+    def read(self) -> np.ndarray | None:
+        """Next BGR uint8 frame, or None at the end of the stream (or after close())."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _Closable:
+    """Idempotent close() + context manager for sources."""
+
+    _closed = False
+
+    def _release(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._release()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoFileSource(_Closable):
+    """A video file, read at the file's own fps (``realtime``) or as fast as possible."""
+
+    is_camera = False
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        realtime: bool = True,
+        loop: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = Path(path)
+        self.realtime = realtime
+        self.loop = loop
+        self._clock = clock
+        self._sleep = sleep
+        check_video_path(self.path)
+        self._cv2 = _cv2()
+        self._cap = self._open()
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise LivebgError(
+                f"input {self.path} has no readable video frames: re-encode it "
+                "(e.g. `ffmpeg -i in -c:v libx264 out.mp4`) or pass another --input"
+            )
+        self._pending: np.ndarray | None = first  # validated at open, handed out by read()
+        h, w = first.shape[:2]
+        self.size = (int(w), int(h))
+        fps = float(self._cap.get(self._cv2.CAP_PROP_FPS) or 0.0)
+        # Some containers report 0 or absurd rates; 30 is the sane default for pacing.
+        self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
+        count = int(self._cap.get(self._cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count: int | None = None if loop or count <= 0 else count
+        self.frames_read = 0
+        self._t0: float | None = None
+
+    def _open(self) -> Any:
+        cap = self._cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise LivebgError(
+                f"input {self.path} is not a video OpenCV can open: convert it to .mp4 "
+                "or pass another --input"
+            )
+        return cap
+
+    def _pace(self) -> None:
+        if not self.realtime:
+            return
+        now = self._clock()
+        if self._t0 is None:
+            self._t0 = now
+        due = self._t0 + self.frames_read / self.fps
+        if due > now:
+            self._sleep(due - now)
+        elif now - due > 0.5:
+            # We fell far behind (machine was busy): resync instead of bursting to catch up.
+            self._t0 = now - self.frames_read / self.fps
+
+    def read(self) -> np.ndarray | None:
+        if self._closed:
+            return None
+        self._pace()
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+        else:
+            ok, frame = self._cap.read()
+            if not ok and self.loop and self.frames_read > 0:
+                # Reopening is more reliable than seeking to 0 across containers.
+                self._cap.release()
+                self._cap = self._open()
+                ok, frame = self._cap.read()
+            if not ok:
+                return None
+        self.frames_read += 1
+        return frame
+
+    def _release(self) -> None:
+        self._cap.release()
+
+
+CameraOpener = Callable[[int], Any]
+"""Returns a cv2.VideoCapture-like object (isOpened/read/set/get/release) for a camera index."""
+
+
+class CameraSource(_Closable):
+    """A camera; when it stops delivering frames it is reopened with exponential back-off."""
+
+    is_camera = True
+
+    def __init__(
+        self,
+        index: int,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        mjpg: bool = False,
+        opener: CameraOpener | None = None,
+        backoff_initial: float = 0.25,
+        backoff_max: float = 8.0,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self.index = index
+        self._settings = (width, height, fps, mjpg)
+        self._cv2 = _cv2()
+        self._opener: CameraOpener = opener or self._cv2.VideoCapture
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._stop = threading.Event()
+        # Waiting on the stop event lets close() cut a back-off sleep short.
+        self._sleep = sleep or self._stop.wait
+        self.reconnects = 0
+        self.frame_count: int | None = None
+        self._cap: Any = None
+        first = self._try_open()
+        if first is None:
+            raise LivebgError(
+                f"camera {index} did not open: try --camera {index + 1} or --input clip.mp4"
+            )
+        self._pending: np.ndarray | None = first
+        h, w = first.shape[:2]
+        self.size = (int(w), int(h))
+        got_fps = float(self._cap.get(self._cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = got_fps if 1.0 <= got_fps <= 240.0 else float(fps or 30.0)
+
+    def _try_open(self) -> np.ndarray | None:
+        """Open the camera and read one frame; None (and nothing held open) if that fails."""
+        self._drop_cap()
+        try:
+            cap = self._opener(self.index)
+            if cap is None or not cap.isOpened():
+                if cap is not None:
+                    cap.release()
+                return None
+            self._configure(cap)
+            ok, frame = cap.read()
+        except Exception as exc:  # a vanished device can make the backend throw
+            log.debug("camera %s open failed: %s", self.index, exc)
+            return None
+        self._cap = cap
+        if not ok or frame is None:
+            self._drop_cap()
+            return None
+        return frame
+
+    def _configure(self, cap: Any) -> None:
+        cv2 = self._cv2
+        width, height, fps, mjpg = self._settings
+        if mjpg:
+            # FOURCC must be set before the size: many UVC cameras only do 720p30 in MJPG.
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        if width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        if fps:
+            cap.set(cv2.CAP_PROP_FPS, fps)
+        # Keep the driver queue short so we always see a recent frame.
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+
+    def _drop_cap(self) -> None:
+        if self._cap is not None:
+            try:
+                self._cap.release()
+            finally:
+                self._cap = None
+
+    def read(self) -> np.ndarray | None:
+        if self._closed:
+            return None
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        ok, frame = (False, None)
+        if self._cap is not None:
+            try:
+                ok, frame = self._cap.read()
+            except Exception:  # noqa: BLE001 - a vanished device is handled by reopening
+                ok = False
+        if ok and frame is not None:
+            return frame
+        return self._reconnect()
+
+    def _reconnect(self) -> np.ndarray | None:
+        log.warning("camera %s stopped delivering frames; reopening it", self.index)
+        delay = self.backoff_initial
+        attempt = 0
+        while not self._stop.is_set():
+            attempt += 1
+            frame = self._try_open()
+            if frame is not None:
+                self.reconnects += 1
+                log.warning("camera %s is back after %d attempt(s)", self.index, attempt)
+                return frame
+            log.info("camera %s still unavailable; retrying in %.2fs", self.index, delay)
+            self._sleep(delay)
+            delay = min(delay * 2.0, self.backoff_max)
+        return None
+
+    def interrupt(self) -> None:
+        """Make a pending reconnect give up (safe from another thread; close() still needed)."""
+        self._stop.set()
+
+    def _release(self) -> None:
+        self._stop.set()
+        self._drop_cap()
+
+
+def check_video_path(path: Path) -> None:
+    """Raise a LivebgError naming the fix if ``path`` cannot be a video input."""
+    if not path.exists():
+        raise LivebgError(f"input {path} does not exist: check the path, or use --camera N")
+    if path.is_dir():
+        raise LivebgError(f"input {path} is a folder, not a video: pass a video file")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        raise LivebgError(f"input {path} is a photo, not a video: pass a video file")
+    if suffix not in VIDEO_EXTENSIONS:
+        names = ", ".join(sorted(VIDEO_EXTENSIONS))
+        raise LivebgError(f"input {path} has unsupported type {suffix or '(none)'}: use {names}")
+
+
+def parse_camera(spec: str | int) -> int | None:
+    """Camera index for ``0``/``"0"``; None for anything else (a path)."""
+    if isinstance(spec, int):
+        return spec
+    s = str(spec).strip()
+    return int(s) if s.isdigit() else None
+
+
+def open_source(
+    spec: str | int | os.PathLike[str],
+    *,
+    realtime: bool = True,
+    loop: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | None = None,
+    mjpg: bool = False,
+    opener: CameraOpener | None = None,
+) -> VideoFileSource | CameraSource:
+    """Open a camera (int or digit string) or a video file; LivebgError says how to fix a miss."""
+    index = parse_camera(spec) if not isinstance(spec, os.PathLike) else None
+    if index is not None:
+        return CameraSource(index, width=width, height=height, fps=fps, mjpg=mjpg, opener=opener)
+    return VideoFileSource(spec, realtime=realtime, loop=loop)
+
+
+class LatestFrameSlot(Generic[T]):
+    """One-slot hand-off between threads: never a growing queue.
+
+    ``put`` overwrites an unread item (counted in ``dropped``) so the consumer always gets the
+    newest frame. With ``blocking=True`` ``put`` instead waits for the slot to empty, so nothing
+    is dropped (used for file jobs where every frame must reach the output).
+    ``close()`` wakes every waiter; an item already in the slot can still be taken afterwards.
+    """
+
+    def __init__(self, *, blocking: bool = False) -> None:
+        self.blocking = blocking
+        self.dropped = 0
+        self._item: T | None = None
+        self._has_item = False
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, item: T, timeout: float | None = None) -> bool:
+        """Store ``item``; False if the slot is closed (or, when blocking, the wait timed out)."""
+        with self._cond:
+            if self.blocking and not self._cond.wait_for(
+                lambda: not self._has_item or self._closed, timeout
+            ):
+                return False
+            if self._closed:
+                return False
+            if self._has_item:
+                self.dropped += 1
+            self._item, self._has_item = item, True
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """Take the item; None after ``timeout`` or once closed and empty."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
+                return None
+            if not self._has_item:
+                return None
+            item, self._item, self._has_item = self._item, None, False
+            self._cond.notify_all()  # a blocking put may be waiting for room
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        return int(self._has_item)

@@ -1,0 +1,437 @@
+"""The ``livebg`` command.
+
+    livebg [--input PATH | --camera N] [--bg SPEC] [--output out.mp4|folder] [--virtual-cam] ...
+    livebg bench --input clip.mp4 --model unet mediapipe --device cpu --frames 300 --json b.json
+
+Every user mistake ends as one ``livebg: error: ...`` line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from livebg.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_video_path, open_source
+from livebg.errors import LivebgError
+
+log = logging.getLogger("livebg")
+
+DEVICES = ("auto", "cpu", "cuda")
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one line (no usage dump) through LivebgError."""
+
+    def error(self, message: str) -> NoReturn:
+        raise LivebgError(f"{message} (see {self.prog} --help)")
+
+
+def note(message: str) -> None:
+    """A one-line notice for the user (stderr, so piped stdout stays clean)."""
+    print(f"livebg: {message}", file=sys.stderr, flush=True)
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--input", "-i", metavar="PATH", help="video file, photo, or photo folder")
+    src.add_argument("--camera", "-c", type=int, metavar="N", help="camera index (default 0)")
+    cam = p.add_argument_group("camera settings")
+    cam.add_argument("--width", type=int, help="capture width, e.g. 1280")
+    cam.add_argument("--height", type=int, help="capture height, e.g. 720")
+    cam.add_argument("--fps", type=float, help="capture frame rate")
+    cam.add_argument("--mjpg", action="store_true", help="ask the camera for MJPG (faster 720p)")
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
+    nargs: Any = "+" if many else None
+    default: Any = ["auto"] if many else "auto"
+    p.add_argument("--model", "-m", nargs=nargs, default=default, metavar="NAME",
+                   help="segmenter: auto, unet or mediapipe (default auto)")
+    p.add_argument("--device", "-d", nargs=nargs, default=default, metavar="DEV",
+                   help="auto, cpu or cuda (default auto)")
+    p.add_argument("--weights", metavar="PATH", help="U-Net weights (.onnx or .safetensors)")
+    p.add_argument("--cuda-fallback", action="store_true",
+                   help="with --device cuda: use the CPU when CUDA is missing instead of failing")
+    p.add_argument("--bg", default="blur", metavar="SPEC",
+                   help="blur, #RRGGBB or colour name, image, video, transparent, none")
+    p.add_argument("--blur-strength", type=float, help="background blur strength")
+    p.add_argument("--feather", type=float, help="mask edge feather in pixels")
+    p.add_argument("--verbose", "-v", action="store_true", help="log what happens")
+
+
+def build_parser() -> _Parser:
+    p = _Parser(prog="livebg", description="Replace the background of a webcam, clip or photo.",
+                epilog="Benchmark: livebg bench --help")
+    _add_source_args(p)
+    _add_model_args(p, many=False)
+    p.add_argument("--output", "-o", metavar="PATH",
+                   help="video file (.mp4/.avi/.mkv), or a folder (photos, or <input>.mp4); "
+                   "with --no-window every input frame is written, as fast as possible")
+    p.add_argument("--virtual-cam", action="store_true", help="send frames to a virtual camera")
+    p.add_argument("--no-window", action="store_true", help="no preview window (headless)")
+    p.add_argument("--smoothing", type=float, metavar="S",
+                   help="temporal smoothing strength 0..1 (0 = off)")
+    p.add_argument("--mirror", action="store_true", help="flip left-right (selfie view)")
+    p.add_argument("--loop", action="store_true", help="play the input clip forever")
+    p.add_argument("--realtime", action="store_true",
+                   help="play files at their own fps even when only writing --output")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--mask-only", action="store_true", help="output the mask, not a composite")
+    p.add_argument("--benchmark", action="store_true",
+                   help="time the pipeline instead (like `livebg bench`)")
+    p.add_argument("--frames", type=int, default=300, help="--benchmark: frames to measure")
+    return p
+
+
+def build_bench_parser() -> _Parser:
+    p = _Parser(prog="livebg bench",
+                description="Per-stage p50/p99 ms and end-to-end FPS for each model/device.")
+    _add_source_args(p)
+    _add_model_args(p, many=True)
+    p.add_argument("--frames", type=int, default=300, help="frames measured per combination")
+    p.add_argument("--warmup", type=int, default=20, help="frames run first and not measured")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return p
+
+
+# --------------------------------------------------------------------------- checks
+def display_available() -> bool:
+    """Whether a window can be shown (Linux needs X11 or Wayland; other systems always can)."""
+    if os.environ.get("QT_QPA_PLATFORM", "") in {"offscreen", "minimal"}:
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Raise if ``folder`` is missing, not a folder, or cannot take a new file."""
+    if not folder.exists():
+        raise LivebgError(f"{what} folder {folder} does not exist: create it first")
+    if not folder.is_dir():
+        raise LivebgError(f"{what} folder {folder} is not a folder: pick another path")
+    try:  # os.access lies for root and read-only mounts; actually try
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise LivebgError(f"{what} folder {folder} is not writable: pick another path") from None
+
+
+def check_models(names: Sequence[str], devices: Sequence[str]) -> None:
+    """Typos fail before anything slow is opened, listing the valid names."""
+    from livebg.segment import available_segmenters
+
+    valid = available_segmenters()
+    for name in names:
+        if name.lower() not in valid:
+            raise LivebgError(f"unknown model {name!r}: choose one of {', '.join(valid)}")
+    for device in devices:
+        if device.lower() not in DEVICES:
+            raise LivebgError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+
+
+def check_cuda(devices: Sequence[str], cuda_fallback: bool) -> None:
+    from livebg.segment import cuda_available
+
+    if "cuda" in [d.lower() for d in devices] and not cuda_fallback and not cuda_available():
+        raise LivebgError(
+            "--device cuda but no CUDA GPU is available: use --device cpu, or add --cuda-fallback"
+        )
+
+
+def check_weights(path: str | None) -> None:
+    if path is not None and not Path(path).is_file():
+        raise LivebgError(f"weights file {path} does not exist: check the --weights path")
+
+
+def check_background(spec: str, *, video: bool) -> None:
+    from livebg.composite import parse_background
+
+    parse_background(spec)
+    if video and spec.strip().lower() == "transparent":
+        raise LivebgError(
+            "--bg transparent needs photo output (PNG with alpha): use a colour for video"
+        )
+
+
+def resolve_video_output(output: str, input_path: Path | None) -> Path:
+    """A video file path to write; a folder becomes ``<folder>/<input name>.mp4``."""
+    out = Path(output)
+    if out.is_dir():
+        check_writable_folder(out, "output")
+        return out / f"{input_path.stem if input_path else 'livebg'}.mp4"
+    if out.suffix.lower() not in VIDEO_EXTENSIONS:
+        if out.suffix.lower() in IMAGE_EXTENSIONS:
+            raise LivebgError(f"output {out} is a photo name but the input is a video: use .mp4")
+        raise LivebgError(f"output {out} has unsupported type {out.suffix or '(none)'}: use .mp4")
+    check_writable_folder(out.parent if str(out.parent) else Path("."), "output")
+    return out
+
+
+def sample_clip() -> Path:
+    clip = _ASSETS / "sample.mp4"
+    if not clip.is_file():
+        raise LivebgError("no camera and no bundled assets/sample.mp4: pass --input clip.mp4")
+    return clip
+
+
+# --------------------------------------------------------------------------- commands
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list[:1] == ["bench"]:
+            return run_bench_command(build_bench_parser().parse_args(args_list[1:]))
+        args = build_parser().parse_args(args_list)
+        _setup_logging(args.verbose)
+        if args.benchmark:
+            return run_bench_command(args)
+        return run_command(args)
+    except LivebgError as exc:
+        print(f"livebg: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        note("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not a user mistake: still one line unless --verbose
+        if log.isEnabledFor(logging.INFO):
+            raise
+        print(f"livebg: error: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --verbose for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s" if not verbose else "%(asctime)s %(name)s: %(message)s",
+    )
+
+
+def _source_spec(args: argparse.Namespace) -> str | int:
+    if args.camera is not None:
+        return args.camera
+    if args.input is not None:
+        return args.input
+    return 0
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    from livebg.bench import BenchPlan, bench_main
+
+    _setup_logging(args.verbose)
+    models = args.model if isinstance(args.model, list) else [args.model]
+    devices = args.device if isinstance(args.device, list) else [args.device]
+    check_models(models, devices)
+    check_cuda(devices, args.cuda_fallback)
+    check_weights(args.weights)
+    check_background(args.bg, video=True)
+    json_path = Path(args.json) if getattr(args, "json", None) else None
+    if json_path is not None:
+        check_writable_folder(json_path.parent, "--json")
+    if args.frames < 1:
+        raise LivebgError("--frames must be at least 1")
+    source = _source_spec(args)
+    if isinstance(source, str):
+        check_video_path(Path(source))
+    overrides = _config_overrides(args)
+    plan = BenchPlan(source, models, devices, frames=args.frames,
+                     warmup=max(0, getattr(args, "warmup", 20)), background=args.bg,
+                     config_overrides=overrides)
+    return bench_main(plan, json_path)
+
+
+def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """PipelineConfig fields that come straight from shared flags."""
+    return {
+        "width": args.width,
+        "height": args.height,
+        "fps": args.fps,
+        "mjpg": args.mjpg,
+        "weights": args.weights,
+        "cuda_fallback": args.cuda_fallback,
+        "blur_strength": args.blur_strength,
+        "feather": args.feather,
+    }
+
+
+def run_command(args: argparse.Namespace) -> int:
+    check_models([args.model], [args.device])
+    check_weights(args.weights)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise LivebgError("--max-frames must be at least 1")
+    if args.input is not None:
+        path = Path(args.input)
+        if not path.exists():
+            raise LivebgError(f"input {path} does not exist: check the path, or use --camera N")
+        if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
+            return run_stills(args, path)
+        check_video_path(path)
+    check_cuda([args.device], args.cuda_fallback)
+    check_background(args.bg, video=True)
+    output = resolve_video_output(args.output, _input_path(args)) if args.output else None
+    return run_video(args, output)
+
+
+def _input_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.input) if args.input else None
+
+
+def run_stills(args: argparse.Namespace, source: Path) -> int:
+    from livebg.pipeline import load_segmenter_with_fallback
+    from livebg.stills import StillJob, plan_outputs, process_stills
+
+    if args.output is None:
+        raise LivebgError("photos need --output: a folder (or a file name for one photo)")
+    job = StillJob(background=args.bg, mask_only=args.mask_only,
+                   blur_strength=args.blur_strength, feather=args.feather)
+    if not job.mask_only:
+        check_background(args.bg, video=False)
+    out = Path(args.output)
+    check_writable_folder(out if out.is_dir() or source.is_dir() else out.parent, "output")
+    pairs = plan_outputs(source, out, job)
+    check_cuda([args.device], args.cuda_fallback)
+    segmenter = load_segmenter_with_fallback(
+        args.model, args.device, args.weights, cuda_fallback=args.cuda_fallback
+    )
+    try:
+        written = process_stills(pairs, segmenter, job, progress=_progress(len(pairs), "photos"))
+    finally:
+        segmenter.close()
+    target = out if out.is_dir() else written[0]
+    note(f"wrote {len(written)} image(s) to {target}")
+    return 0
+
+
+def _progress(total: int | None, unit: str) -> Any:
+    """A tqdm-updating callback (shown only on a terminal and when the total is known)."""
+    if not total:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=unit[:-1], disable=None, leave=False, file=sys.stderr)
+
+    def step(*_: Any) -> None:
+        bar.update(1)
+        if bar.n >= total:
+            bar.close()
+
+    return step
+
+
+def _open_video_source(args: argparse.Namespace, realtime: bool) -> Any:
+    """The source asked for; with neither --input nor --camera: camera 0, else the sample clip."""
+    kwargs = {"width": args.width, "height": args.height, "fps": args.fps, "mjpg": args.mjpg}
+    if args.input is not None or args.camera is not None:
+        return open_source(_source_spec(args), realtime=realtime, loop=args.loop, **kwargs)
+    try:
+        return open_source(0, **kwargs)
+    except LivebgError:
+        clip = sample_clip()
+        note(f"no camera found: playing the bundled sample clip {clip} (use --input or --camera)")
+        return open_source(clip, realtime=realtime, loop=args.loop)
+
+
+def _pipeline_config(args: argparse.Namespace, source: Any, realtime: bool) -> Any:
+    from livebg.pipeline import PipelineConfig
+
+    spec = getattr(source, "path", None) or getattr(source, "index", 0)
+    return PipelineConfig(
+        source=str(spec) if isinstance(spec, Path) else spec,
+        realtime=realtime,
+        loop=args.loop,
+        model=args.model,
+        device=args.device,
+        background=args.bg,
+        smoothing=args.smoothing,
+        mirror=args.mirror,
+        mask_only=args.mask_only,
+        max_frames=args.max_frames,
+        **_config_overrides(args),
+    )
+
+
+def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any) -> list[Any]:
+    from livebg.sinks import create_sink
+
+    sinks: list[Any] = []
+    width, height = source.size
+    try:
+        if output is not None:
+            sinks.append(create_sink("file", path=output, fps=source.fps, size=source.size))
+        if args.virtual_cam:
+            from livebg.sinks.virtualcam import VirtualCamUnavailable
+
+            try:
+                sinks.append(create_sink("virtualcam", width=width, height=height, fps=source.fps))
+            except VirtualCamUnavailable as exc:
+                note(f"virtual camera unavailable: {exc}")
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
+
+
+def run_video(args: argparse.Namespace, output: Path | None) -> int:
+    from livebg.pipeline import Pipeline
+
+    window = not args.no_window
+    if window and not display_available():
+        note("no display found: running headless (add --no-window to skip this check)")
+        window = False
+    # Files play at their own pace when someone watches; an --output-only job runs flat out.
+    realtime = args.realtime or window or args.virtual_cam or output is None
+    source = _open_video_source(args, realtime)
+    try:
+        config = _pipeline_config(args, source, realtime)
+        sinks = _make_sinks(args, output, source)
+    except BaseException:
+        source.close()
+        raise
+    if window:
+        return _run_window(config, source, sinks)
+    total = _expected_frames(source, args.max_frames)
+    pipe = Pipeline(config, sinks=sinks, source=source, on_frame=_progress(total, "frames"))
+    with pipe:  # opens the model first, so a bad --weights is the only line printed
+        if not sinks:
+            note("no --output or --virtual-cam given: processing without writing anything")
+        stats = pipe.run()
+    if pipe.interrupted:
+        note(f"stopped after {pipe.frames_written} frames")
+        return EXIT_INTERRUPTED
+    where = f" to {output}" if output else ""
+    note(f"wrote {pipe.frames_written} frames{where} ({stats.fps:.1f} fps)")
+    return 0
+
+
+def _expected_frames(source: Any, max_frames: int | None) -> int | None:
+    count = getattr(source, "frame_count", None)
+    if count is None:
+        return max_frames
+    return min(count, max_frames) if max_frames else count
+
+
+def _run_window(config: Any, source: Any, sinks: list[Any]) -> int:
+    """Hand over to the desktop app (livebg.gui): it builds its own Pipeline from ``config``
+    and carries ``sinks`` (--output, --virtual-cam) along; they are closed here once it ends."""
+    source.close()  # checked that it opens; the GUI's pipeline opens it again itself
+    from livebg.gui import run_app
+
+    try:
+        return int(run_app(config, sinks=sinks) or 0)
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""``run_app``: the entry point the CLI calls when a display is available."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication
+
+from livebg.gui.main_window import MainWindow
+from livebg.pipeline import PipelineConfig
+
+
+def ensure_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+        app.setApplicationName("livebg")
+        app.setOrganizationName("livebg")
+    assert isinstance(app, QApplication)
+    return app
+
+
+def run_app(config: PipelineConfig, **window_kwargs: Any) -> int:
+    """Show the window and run the Qt event loop until it closes; returns the exit code."""
+    app = ensure_app()
+    window = MainWindow(config, **window_kwargs)
+    # Ctrl-C in the terminal closes the window cleanly (Qt would otherwise swallow SIGINT).
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    ticker = QTimer()  # wakes the interpreter now and then so the Python handler can run
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    window.show()
+    try:
+        code = app.exec()
+    finally:
+        ticker.stop()
+        window.shutdown()  # idempotent; covers app.quit() paths that skip closeEvent
+        signal.signal(signal.SIGINT, previous)
+    return int(code)

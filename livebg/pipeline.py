@@ -1,0 +1,596 @@
+"""The running app: capture → segment → smooth → composite → sinks, on three threads.
+
+This is the only module in livebg that starts threads:
+
+* capture thread: ``FrameSource.read()`` → ``in_slot``
+* inference thread: ``in_slot`` → ``Segmenter.infer()`` (model-resolution mask) → ``out_slot``
+* output thread: ``out_slot`` → mask smoothing (at model resolution: cheap) → compositing
+  (the compositor resizes the mask) → every sink → ``on_frame`` callback
+
+so capture, inference and output overlap. Hand-off between threads is a one-slot
+``LatestFrameSlot``. Cameras and real-time playback use "latest frame wins" (stale frames are
+dropped, latency stays low). A file read as fast as possible (an ``--output`` job, a benchmark)
+uses blocking hand-off instead, so every input frame reaches the output.
+
+Errors in a worker thread stop the pipeline and are re-raised from ``run()``/``join()`` as a
+one-line ``LivebgError``; Ctrl-C stops it cleanly. Every resource is closed exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from livebg.capture import FrameSource, LatestFrameSlot, open_source, parse_camera
+from livebg.errors import LivebgError
+
+log = logging.getLogger(__name__)
+
+STAGES = ("capture", "inference", "smoothing", "compositing", "output")
+_POLL_S = 0.1  # how often blocked workers look at the stop flag
+
+
+@dataclass
+class PipelineConfig:
+    """Everything needed to build a running pipeline (the CLI and the GUI fill this in)."""
+
+    source: str | int = 0  # camera index or video path
+    realtime: bool = True  # files: play at the file's fps (False: as fast as possible)
+    loop: bool = False  # files: start again at the end
+    # None = decide: drop stale frames for cameras / real-time playback, keep every frame
+    # for files read as fast as possible (so an output file has the input's frame count).
+    drop_frames: bool | None = None
+    width: int | None = None  # camera capture settings
+    height: int | None = None
+    fps: float | None = None
+    mjpg: bool = False
+    model: str = "auto"
+    device: str = "auto"
+    weights: str | None = None
+    cuda_fallback: bool = False  # --device cuda without CUDA: use the CPU instead of failing
+    background: str = "blur"
+    blur_strength: int | None = None  # None = the compositor's default
+    feather: int | None = None
+    mirror: bool = False
+    smoothing: Any = None  # SmoothParams, a strength in [0, 1], or None for the defaults
+    mask_only: bool = False  # output the (smoothed) mask instead of a composite
+    max_frames: int | None = None  # stop after this many captured frames
+    warmup_frames: int = 0  # frames left out of stats() (model warm-up)
+    stats_window: int = 2000  # per-stage samples kept for percentiles
+
+
+@dataclass(slots=True)
+class Frame:
+    """A captured frame with its position in the stream and when it was read."""
+
+    index: int
+    t_capture: float  # time.perf_counter() when read() returned
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    p50_ms: float
+    p99_ms: float
+    count: int
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """Per-stage p50/p99 in ms plus end-to-end throughput and latency."""
+
+    stages: dict[str, StageTiming]
+    fps: float  # frames out per second over the measured window
+    frames: int  # frames output and measured (after warm-up)
+    dropped: int  # stale frames replaced before they were processed
+    latency_p50_ms: float  # capture → written to every sink
+    latency_p99_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class _Timers:
+    """Thread-safe rolling per-stage timings."""
+
+    def __init__(self, window: int) -> None:
+        self._lock = threading.Lock()
+        self._window = window
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._ms = {s: deque(maxlen=self._window) for s in (*STAGES, "latency")}
+            self._out_times: deque[float] = deque(maxlen=self._window)
+
+    def add(self, stage: str, ms: float) -> None:
+        with self._lock:
+            self._ms[stage].append(ms)
+
+    def frame_done(self, t: float, latency_ms: float) -> None:
+        with self._lock:
+            self._out_times.append(t)
+            self._ms["latency"].append(latency_ms)
+
+    def summary(self, dropped: int) -> StageStats:
+        with self._lock:
+            samples = {k: np.asarray(v, dtype=np.float64) for k, v in self._ms.items()}
+            times = list(self._out_times)
+
+        def pct(a: np.ndarray, q: float) -> float:
+            return float(np.percentile(a, q)) if a.size else 0.0
+
+        stages = {
+            s: StageTiming(pct(samples[s], 50), pct(samples[s], 99), int(samples[s].size))
+            for s in STAGES
+        }
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        fps = (len(times) - 1) / span if span > 0 else 0.0
+        lat = samples["latency"]
+        return StageStats(stages, fps, len(times), dropped, pct(lat, 50), pct(lat, 99))
+
+
+FrameCallback = Callable[[np.ndarray, np.ndarray, StageStats], None]
+
+
+class Pipeline:
+    """Runs the live pipeline on threads; see the module docstring.
+
+    ``segmenter``, ``source``, ``compositor`` and ``smoother`` may be injected (tests, the GUI);
+    otherwise they are built from ``config`` in ``open()``. The pipeline owns and closes all of
+    them, and every sink it holds, exactly once.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        sinks: Iterable[Any] = (),
+        on_frame: FrameCallback | None = None,
+        *,
+        segmenter: Any = None,
+        source: FrameSource | None = None,
+        compositor: Any = None,
+        smoother: Any = None,
+    ) -> None:
+        self.config = config
+        self.on_frame = on_frame
+        self._sinks: list[Any] = list(sinks)
+        self._segmenter = segmenter
+        self.source: FrameSource | None = source
+        self._compositor = compositor
+        self._smoother = smoother
+        self._smoother_given = smoother is not None
+        self._seg_lock = threading.Lock()  # held around infer() and segmenter swaps
+        self._out_lock = threading.RLock()  # held around smoothing/compositing/sink writes
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._timers = _Timers(config.stats_window)
+        self._threads: list[threading.Thread] = []
+        self._error: BaseException | None = None
+        self._error_stage = ""
+        self._opened = False
+        self._closed = False
+        self._in_slot: LatestFrameSlot[Frame] | None = None
+        self._out_slot: LatestFrameSlot[tuple[Frame, np.ndarray]] | None = None
+        self._last_mask_shape: tuple[int, ...] | None = None
+        self._cached_stats: tuple[float, StageStats] | None = None
+        self.frames_captured = 0
+        self.frames_written = 0
+        self.interrupted = False
+
+    # ----------------------------------------------------------------- building
+    def open(self) -> Pipeline:
+        """Build everything not injected; cheap checks first so typos fail fast."""
+        if self._opened:
+            return self
+        try:
+            if self._compositor is None and not self.config.mask_only:
+                self._compositor = self._make_compositor(self.config)
+            if self.source is None:
+                self.source = self._open_source()
+            if self._segmenter is None:
+                self._segmenter = self._load_segmenter(self.config.model, self.config.device)
+            if self._smoother is None:
+                self._smoother = make_smoother(self.config.smoothing)
+        except BaseException:
+            self.close()
+            raise
+        self._opened = True
+        return self
+
+    def _open_source(self) -> FrameSource:
+        c = self.config
+        return open_source(
+            c.source,
+            realtime=c.realtime,
+            loop=c.loop,
+            width=c.width,
+            height=c.height,
+            fps=c.fps,
+            mjpg=c.mjpg,
+        )
+
+    def _load_segmenter(self, name: str, device: str) -> Any:
+        c = self.config
+        return load_segmenter_with_fallback(name, device, c.weights, cuda_fallback=c.cuda_fallback)
+
+    @staticmethod
+    def _make_compositor(config: PipelineConfig) -> Any:
+        from livebg.composite import Compositor
+
+        kwargs: dict[str, Any] = {"mirror": config.mirror}
+        if config.blur_strength is not None:
+            kwargs["blur_strength"] = config.blur_strength
+        if config.feather is not None:
+            kwargs["feather"] = config.feather
+        return Compositor(config.background, **kwargs)
+
+    @property
+    def segmenter(self) -> Any:
+        return self._segmenter
+
+    @property
+    def drops_frames(self) -> bool:
+        """Latest-wins hand-off (True) or blocking hand-off that keeps every frame (False)."""
+        if self.config.drop_frames is not None:
+            return self.config.drop_frames
+        is_camera = getattr(self.source, "is_camera", parse_camera(self.config.source) is not None)
+        return bool(is_camera) or self.config.realtime
+
+    # ----------------------------------------------------------------- running
+    def start(self) -> Pipeline:
+        if self._threads:
+            raise RuntimeError("Pipeline.start() called twice")
+        self.open()
+        blocking = not self.drops_frames
+        self._in_slot = LatestFrameSlot(blocking=blocking)
+        self._out_slot = LatestFrameSlot(blocking=blocking)
+        for stage, body in (
+            ("capture", self._capture_loop),
+            ("inference", self._inference_loop),
+            ("output", self._output_loop),
+        ):
+            t = threading.Thread(
+                target=self._worker, args=(stage, body), name=f"livebg-{stage}", daemon=True
+            )
+            self._threads.append(t)
+            t.start()
+        return self
+
+    def run(self) -> StageStats:
+        """Start, block until the source ends / stop() / Ctrl-C, close everything, return stats."""
+        self.start()
+        try:
+            while not self._done.wait(_POLL_S):
+                pass
+        except KeyboardInterrupt:
+            self.interrupted = True
+            log.info("interrupted; shutting down")
+            self.stop()
+        finally:
+            self.join()
+        return self.stats()
+
+    def stop(self) -> None:
+        """Ask every thread to finish (safe from any thread, any number of times)."""
+        self._stop.set()
+        interrupt = getattr(self.source, "interrupt", None)
+        if callable(interrupt):
+            interrupt()  # cut a camera's reconnect back-off short
+        for slot in (self._in_slot, self._out_slot):
+            if slot is not None:
+                slot.close()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the threads, close every resource once, re-raise a worker's error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            t.join(remaining)
+        if any(t.is_alive() for t in self._threads):
+            raise LivebgError("pipeline threads did not stop in time: call stop() first")
+        self.close()
+        self._raise_error()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the output thread has finished (end of stream, stop or error)."""
+        return self._done.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _raise_error(self) -> None:
+        exc = self._error
+        if exc is None:
+            return
+        if isinstance(exc, LivebgError):
+            raise exc
+        raise LivebgError(
+            f"{self._error_stage} stage failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+    def close(self) -> None:
+        """Stop if needed and close source, segmenter, compositor and sinks, once each."""
+        if self._closed:
+            return
+        self.stop()
+        if any(t.is_alive() for t in self._threads):
+            for t in self._threads:
+                t.join()
+        self._closed = True
+        with self._out_lock:
+            sinks, self._sinks = self._sinks, []
+        resources = [self.source, self._segmenter, self._compositor, *sinks]
+        for res in resources:
+            closer = getattr(res, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception as exc:  # noqa: BLE001 - keep closing the rest
+                    log.warning("closing %s failed: %s", type(res).__name__, exc)
+
+    def __enter__(self) -> Pipeline:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- workers
+    def _worker(self, stage: str, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except BaseException as exc:  # noqa: BLE001 - reported by join(), never a silent hang
+            if self._error is None:
+                self._error, self._error_stage = exc, stage
+            log.debug("%s thread failed", stage, exc_info=True)
+            self.stop()
+        finally:
+            if stage == "capture" and self._in_slot is not None:
+                self._in_slot.close()
+            elif stage == "inference" and self._out_slot is not None:
+                self._out_slot.close()
+            elif stage == "output":
+                self._done.set()
+
+    def _hand_off(self, slot: LatestFrameSlot[Any], item: Any) -> bool:
+        """Put into ``slot``; with blocking hand-off keep waiting until room or stop."""
+        while not self._stop.is_set():
+            if slot.put(item, timeout=_POLL_S):
+                return True
+            if slot.closed:
+                return False
+        return False
+
+    def _take(self, slot: LatestFrameSlot[Any]) -> Any:
+        """Next item from ``slot``, or None when the stream is over or we are stopping."""
+        while not self._stop.is_set():
+            item = slot.get(timeout=_POLL_S)
+            if item is not None:
+                return item
+            if slot.closed:
+                return None
+        return None
+
+    def _capture_loop(self) -> None:
+        assert self.source is not None and self._in_slot is not None
+        limit = self.config.max_frames
+        index = 0
+        while not self._stop.is_set() and (limit is None or index < limit):
+            t0 = time.perf_counter()
+            image = self.source.read()
+            t1 = time.perf_counter()
+            if image is None:
+                break
+            self._record(index, "capture", (t1 - t0) * 1e3)
+            if not self._hand_off(self._in_slot, Frame(index, t1, image)):
+                break
+            index += 1
+            self.frames_captured = index
+            # A source that returns instantly (decoded file, fake) must not starve the other
+            # threads of the slot's lock and the GIL; real cameras block in read() anyway.
+            time.sleep(0)
+
+    def _inference_loop(self) -> None:
+        assert self._in_slot is not None and self._out_slot is not None
+        while (frame := self._take(self._in_slot)) is not None:
+            t0 = time.perf_counter()
+            with self._seg_lock:
+                mask = self._segmenter.infer(frame.image)
+            self._record(frame.index, "inference", (time.perf_counter() - t0) * 1e3)
+            if not self._hand_off(self._out_slot, (frame, mask)):
+                break
+
+    def _output_loop(self) -> None:
+        assert self._out_slot is not None
+        while (item := self._take(self._out_slot)) is not None:
+            frame, mask = item
+            with self._out_lock:
+                t0 = time.perf_counter()
+                mask = self._smooth(mask)
+                t1 = time.perf_counter()
+                out = self._render(frame.image, mask)
+                t2 = time.perf_counter()
+                for sink in self._sinks:
+                    sink.write(out)
+                t3 = time.perf_counter()
+            self._record(frame.index, "smoothing", (t1 - t0) * 1e3)
+            self._record(frame.index, "compositing", (t2 - t1) * 1e3)
+            self._record(frame.index, "output", (t3 - t2) * 1e3)
+            if frame.index >= self.config.warmup_frames:
+                self._timers.frame_done(t3, (t3 - frame.t_capture) * 1e3)
+            self.frames_written += 1
+            if self.on_frame is not None:
+                self.on_frame(frame.image, out, self._live_stats())
+
+    def _record(self, index: int, stage: str, ms: float) -> None:
+        if index >= self.config.warmup_frames:
+            self._timers.add(stage, ms)
+
+    def _smooth(self, mask: np.ndarray) -> np.ndarray:
+        if self._smoother is None:
+            return mask
+        if mask.shape != self._last_mask_shape:
+            # A new segmenter can change the model resolution; old state would not fit.
+            if self._last_mask_shape is not None:
+                self._smoother.reset()
+            self._last_mask_shape = mask.shape
+        return self._smoother.update(mask)
+
+    def _render(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.config.mask_only:
+            return mask_to_bgr(mask, image.shape[1::-1], mirror=self.config.mirror)
+        return self._compositor.apply(image, mask)
+
+    # ----------------------------------------------------------------- stats
+    def stats(self) -> StageStats:
+        return self._timers.summary(self.dropped)
+
+    def reset_stats(self) -> None:
+        self._timers.reset()
+
+    @property
+    def dropped(self) -> int:
+        return sum(s.dropped for s in (self._in_slot, self._out_slot) if s is not None)
+
+    def _live_stats(self) -> StageStats:
+        # Percentiles every frame would cost more than they are worth for a GUI label.
+        now = time.perf_counter()
+        if self._cached_stats is None or now - self._cached_stats[0] > 0.25:
+            self._cached_stats = (now, self.stats())
+        return self._cached_stats[1]
+
+    # ----------------------------------------------------------------- live setters (GUI)
+    def set_background(self, spec: str) -> None:
+        with self._out_lock:
+            if self._compositor is not None:
+                self._compositor.set_background(spec)
+            self.config = dataclasses.replace(self.config, background=spec)
+
+    def set_feather(self, feather: int) -> None:
+        self._update_compositor(feather=feather)
+
+    def set_blur_strength(self, blur_strength: int) -> None:
+        self._update_compositor(blur_strength=blur_strength)
+
+    def set_mirror(self, mirror: bool) -> None:
+        self._update_compositor(mirror=bool(mirror))
+
+    def _update_compositor(self, **changes: Any) -> None:
+        with self._out_lock:
+            new_config = dataclasses.replace(self.config, **changes)
+            if self._compositor is not None and not self.config.mask_only:
+                setters = [getattr(self._compositor, f"set_{k}", None) for k in changes]
+                if all(callable(s) for s in setters):
+                    for setter, value in zip(setters, changes.values(), strict=True):
+                        setter(value)
+                else:  # compositor without live setters: rebuild it with the new settings
+                    old, self._compositor = self._compositor, self._make_compositor(new_config)
+                    getattr(old, "close", lambda: None)()
+            self.config = new_config
+
+    def set_smoothing(self, smoothing: Any) -> None:
+        """New SmoothParams or strength; the running average is kept (no visible jump)."""
+        params = smooth_params(smoothing)
+        with self._out_lock:
+            if self._smoother is None:
+                self._smoother = make_smoother(params)
+            else:
+                self._smoother.params = params
+            self.config = dataclasses.replace(self.config, smoothing=smoothing)
+
+    def set_segmenter(self, name: str, device: str = "auto") -> None:
+        """Load ``name`` on ``device`` (slow, outside the locks) and swap it in."""
+        new = self._load_segmenter(name, device)
+        with self._seg_lock:
+            old, self._segmenter = self._segmenter, new
+            self.config = dataclasses.replace(self.config, model=name, device=device)
+        if old is not None and old is not new:
+            old.close()
+
+    def add_sink(self, sink: Any) -> None:
+        with self._out_lock:
+            if self._closed:
+                raise LivebgError("pipeline is closed: create a new Pipeline to add sinks")
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink: Any, *, close: bool = True) -> None:
+        """Detach ``sink`` (closing it unless ``close=False``); unknown sinks are ignored."""
+        with self._out_lock:
+            if sink not in self._sinks:
+                return
+            self._sinks.remove(sink)
+        if close:
+            sink.close()
+
+    @property
+    def sinks(self) -> list[Any]:
+        with self._out_lock:
+            return list(self._sinks)
+
+
+def load_segmenter_with_fallback(
+    name: str, device: str, weights: str | None = None, *, cuda_fallback: bool = False
+) -> Any:
+    """``load_segmenter``; with ``cuda_fallback`` a failed CUDA load retries on the CPU."""
+    from livebg.segment import load_segmenter
+
+    try:
+        return load_segmenter(name, device, weights=weights)
+    except LivebgError as exc:
+        if device != "cuda" or not cuda_fallback:
+            raise
+        log.warning("CUDA unavailable (%s); --cuda-fallback: using the CPU", exc)
+        return load_segmenter(name, "cpu", weights=weights)
+
+
+def smooth_params(smoothing: Any) -> Any:
+    """SmoothParams from SmoothParams / a ``--smoothing`` strength in [0, 1) / None (defaults)."""
+    from livebg.smooth import SmoothParams
+
+    if isinstance(smoothing, SmoothParams):
+        return smoothing.validate()
+    if smoothing is None:
+        return SmoothParams()
+    return dataclasses.replace(SmoothParams(), strength=float(smoothing)).validate()
+
+
+def make_smoother(smoothing: Any) -> Any:
+    """A MaskSmoother for ``smoothing`` (see smooth_params); strength 0 passes masks through."""
+    from livebg.smooth import MaskSmoother
+
+    return MaskSmoother(smooth_params(smoothing))
+
+
+def mask_to_bgr(mask: np.ndarray, size: tuple[int, int], *, mirror: bool = False) -> np.ndarray:
+    """A float mask at any resolution as a frame-sized grey BGR uint8 image."""
+    import cv2
+
+    if mask.shape[1::-1] != tuple(size):
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
+    grey = cv2.convertScaleAbs(mask, alpha=255.0)
+    if mirror:
+        grey = cv2.flip(grey, 1)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+
+
+__all__ = [
+    "STAGES",
+    "Frame",
+    "Pipeline",
+    "PipelineConfig",
+    "StageStats",
+    "StageTiming",
+    "load_segmenter_with_fallback",
+    "make_smoother",
+    "smooth_params",
+    "mask_to_bgr",
+]

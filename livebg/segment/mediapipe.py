@@ -1,0 +1,42 @@
+"""Google MediaPipe selfie segmentation (the landscape 256×144 model) as a livebg backend."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livebg.errors import LivebgError
+from livebg.segment import SegmenterBase
+
+# Each model's own input size (0 = general 256×256, 1 = landscape 256×144): feeding it
+# this size skips MediaPipe's internal resize and full-resolution output, the cheapest
+# way to use it (a fair comparison).
+MODEL_SIZES = {0: (256, 256), 1: (256, 144)}
+
+
+class MediaPipeSegmenter(SegmenterBase):
+    name = "mediapipe"
+    device = "cpu"
+
+    def __init__(self, model_selection: int = 1) -> None:
+        try:
+            import mediapipe as mp
+        except ImportError as exc:
+            raise LivebgError(
+                "the mediapipe backend is not installed: pip install -e '.[mediapipe]' && "
+                "pip install --no-deps mediapipe==0.10.21"
+            ) from exc
+        self._solution = mp.solutions.selfie_segmentation.SelfieSegmentation(
+            model_selection=model_selection)
+        self._size = MODEL_SIZES[model_selection]
+        self._closed = False
+
+    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
+        small = cv2.resize(frame_bgr, self._size, interpolation=cv2.INTER_AREA)
+        result = self._solution.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        return np.asarray(result.segmentation_mask, dtype=np.float32)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._solution.close()

@@ -1,0 +1,155 @@
+"""livebg's own portrait U-Net: ONNX Runtime on the CPU, torch fp16 on CUDA (same weights).
+
+Files (``assets/``): ``unet.onnx`` (fp32 graph, uint8 BGR N×H×W×3 in, probability out,
+dynamic H/W) and ``unet.safetensors`` (fp16 weights + config, for CUDA). Both are
+produced by ``python -m training.export``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebg.errors import LivebgError
+from livebg.segment import SegmenterBase, cuda_available
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+DEFAULT_INPUT_WIDTH = 224
+EXPORT_HINT = "re-create it with `python -m training.export CHECKPOINT` or restore assets/ from git"
+
+
+def default_weights(kind: str = "onnx") -> Path | None:
+    path = ASSETS / f"unet.{kind}"
+    return path if path.is_file() else None
+
+
+def input_size_for(frame_bgr: np.ndarray, width: int) -> tuple[int, int]:
+    from livebg.model import model_input_size  # torch-free helper
+
+    return model_input_size(frame_bgr.shape[1], frame_bgr.shape[0], width)
+
+
+class _SizeCache:
+    """Model input size per frame size (computed once per resolution)."""
+
+    def __init__(self, width: int) -> None:
+        self.width, self._key, self._size = width, None, (width, width)
+
+    def __call__(self, frame_bgr: np.ndarray) -> tuple[int, int]:
+        key = frame_bgr.shape[:2]
+        if key != self._key:
+            self._key, self._size = key, input_size_for(frame_bgr, self.width)
+        return self._size
+
+
+class OnnxUNet(SegmenterBase):
+    name = "unet"
+    device = "cpu"
+
+    def __init__(self, path: Path, threads: int | None = None, input_width: int | None = None):
+        import onnxruntime as ort
+
+        threads = threads or int(os.environ.get("LIVEBG_ORT_THREADS", "1"))
+        options = ort.SessionOptions()
+        # One intra-op thread: the pipeline already runs capture/inference/output in
+        # parallel on a laptop's few cores, and ORT's spinning threads would fight them.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises several types for a bad file
+            raise LivebgError(f"cannot load U-Net weights {path}: {exc}; {EXPORT_HINT}") from exc
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.config = json.loads(meta.get("config", "{}"))
+        width = input_width or int(os.environ.get("LIVEBG_INPUT_WIDTH", 0)) or int(
+            meta.get("input_width", DEFAULT_INPUT_WIDTH))
+        self._size = _SizeCache(width)
+        self._input = self._session.get_inputs()[0].name
+
+    @property
+    def input_width(self) -> int:
+        return self._size.width
+
+    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
+        small = cv2.resize(frame_bgr, self._size(frame_bgr), interpolation=cv2.INTER_AREA)
+        (prob,) = self._session.run(None, {self._input: small[None]})
+        return prob[0, 0]
+
+    def close(self) -> None:
+        self._session = None
+
+
+class TorchCudaUNet(SegmenterBase):
+    """fp16 on the GPU. The frame is uploaded once as uint8 and resized there."""
+
+    name = "unet"
+    device = "cuda"
+
+    def __init__(self, path: Path, input_width: int | None = None) -> None:
+        import torch
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        from livebg.model import ModelConfig, build_model, deployable
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            state = load_file(str(path))
+            cfg = ModelConfig.from_dict(json.loads(meta["config"]))
+            net = build_model(cfg)
+            net.load_state_dict({k: v.float() for k, v in state.items()})
+        except Exception as exc:
+            raise LivebgError(f"cannot load U-Net weights {path}: {exc}; {EXPORT_HINT}") from exc
+        self._torch = torch
+        self.model = deployable(net, cfg).half().cuda()
+        width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
+        self._size = _SizeCache(width)
+
+    def infer_tensor(self, frame_bgr: np.ndarray):
+        """Probability as a CUDA fp16 tensor (for a GPU compositor later)."""
+        torch = self._torch
+        w, h = self._size(frame_bgr)
+        with torch.inference_mode():
+            frame = torch.from_numpy(frame_bgr).cuda(non_blocking=True)
+            x = frame.permute(2, 0, 1)[None].half()
+            x = torch.nn.functional.interpolate(x, size=(h, w), mode="area")
+            return self.model(x.permute(0, 2, 3, 1))[0, 0]
+
+    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
+        return self.infer_tensor(frame_bgr).float().cpu().numpy()
+
+    def close(self) -> None:
+        self.model = None
+
+
+def load_unet(device: str = "auto", weights: str | None = None) -> SegmenterBase:
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise LivebgError(f"weights file {path} does not exist; {EXPORT_HINT}")
+    want_cuda = device == "cuda" or (device == "auto" and cuda_available())
+    if want_cuda:
+        if not cuda_available():
+            raise LivebgError("--device cuda asked for, but torch sees no CUDA GPU: install the "
+                              "[gpu] extra with a CUDA build of torch, or use --device cpu")
+        path = Path(weights) if weights else default_weights("safetensors")
+        if path is None or path.suffix != ".safetensors":
+            raise LivebgError("the CUDA path needs fp16 weights (unet.safetensors); "
+                              + EXPORT_HINT)
+        return TorchCudaUNet(path)
+    path = Path(weights) if weights else default_weights("onnx")
+    if path is None:
+        raise LivebgError("no trained U-Net weights in assets/ (unet.onnx): use --model "
+                          "mediapipe, or train and export one (see training/README)")
+    if path.suffix != ".onnx":
+        raise LivebgError(f"{path} is not an .onnx file: the CPU path runs ONNX Runtime; "
+                          + EXPORT_HINT)
+    return OnnxUNet(path)

@@ -1,0 +1,84 @@
+"""Benchmark mode: the table and the JSON, from real pipeline runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import CLIP_SIZE, FakeSegmenter
+
+from livebg import cli
+from livebg.pipeline import STAGES
+
+
+def test_bench_compares_models_side_by_side(
+    clip: Path, tmp_path: Path, use_fake_segmenter: list[FakeSegmenter],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "bench.json"
+    rc = cli.main(["bench", "--input", str(clip), "--model", "unet", "mediapipe",
+                   "--device", "cpu", "--frames", "30", "--warmup", "3", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    header = next(ln for ln in lines if "inference" in ln)
+    assert all(stage in header for stage in STAGES) and "FPS" in header
+    assert any(ln.startswith("unet/cpu ") for ln in lines)
+    assert any(ln.startswith("mediapipe/cpu ") for ln in lines)
+
+    doc = json.loads(out.read_text())
+    assert doc["machine"]["cpu_count"] >= 1 and "onnxruntime" in doc["machine"]["versions"]
+    assert (doc["input"]["width"], doc["input"]["height"]) == CLIP_SIZE
+    assert [(r["model"], r["device"]) for r in doc["results"]] == [
+        ("unet", "cpu"), ("mediapipe", "cpu")]
+    for r in doc["results"]:
+        assert r["error"] is None and r["frames"] == 30  # 33 run, warm-up left out
+        assert r["fps"] > 0
+        for stage in STAGES:
+            timing = r["stages"][stage]
+            assert timing["count"] == 30 and 0 <= timing["p50_ms"] <= timing["p99_ms"]
+    # the clip has 24 frames: the bench loops so every combination gets its 33
+    assert all(seg.calls == 33 for seg in use_fake_segmenter)
+
+
+def test_bench_with_real_mediapipe(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bench", "--input", str(clip), "--model", "mediapipe", "--frames", "20",
+                     "--warmup", "2"]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines()
+               if ln.startswith("mediapipe/cpu"))
+    fps = float(row.rsplit("|", 1)[1])
+    assert fps > 5
+    inference_p50 = float(row.split("|")[2].split()[0])
+    assert inference_p50 > 0.1  # a real model did run
+
+
+def test_benchmark_flag_on_the_main_command(
+    clip: Path, use_fake_segmenter: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["--benchmark", "--input", str(clip), "--model", "mediapipe",
+                     "--frames", "10"]) == 0
+    assert "mediapipe/cpu" in capsys.readouterr().out
+
+
+def test_bench_row_for_a_failing_model(
+    clip: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import livebg.segment
+    from livebg.errors import LivebgError
+
+    def load(name: str = "auto", device: str = "auto", weights: str | None = None):
+        if name == "unet":
+            raise LivebgError("no trained U-Net weights: run training")
+        return FakeSegmenter()
+
+    monkeypatch.setattr(livebg.segment, "load_segmenter", load)
+    rc = cli.main(["bench", "--input", str(clip), "--model", "unet", "mediapipe",
+                   "--frames", "5", "--warmup", "0"])
+    captured = capsys.readouterr()
+    assert rc == 2  # one combination failed; the other still ran and is in the table
+    assert re.search(r"^unet/auto +\| error: no trained U-Net weights", captured.out, re.M)
+    assert "livebg: error: unet/auto: no trained U-Net weights" in captured.err
+    # the row says what "mediapipe" actually loaded (here: the fake)
+    assert re.search(r"^mediapipe=fake/cpu +\| +[0-9.]+", captured.out, re.M)

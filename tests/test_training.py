@@ -1,0 +1,132 @@
+"""Training code end to end on a tiny generated dataset (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("segmentation_models_pytorch")
+pytest.importorskip("albumentations")
+
+from training import evaluate, export, train  # noqa: E402
+from training.data import PairError, find_pairs, load_pair  # noqa: E402
+from training.losses import edge_band, segmentation_loss  # noqa: E402
+from training.metrics import boundary_f_score, image_scores  # noqa: E402
+
+
+def make_dataset(root: Path, n: int = 8, size: tuple[int, int] = (96, 128)) -> Path:
+    """Noisy frames with a bright 'person' ellipse; masks 0/255 (and one 0/1 mask)."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    w, h = size
+    for i in range(n):
+        image = rng.integers(0, 90, (h, w, 3), dtype=np.uint8)
+        mask = np.zeros((h, w), np.uint8)
+        center = (int(rng.integers(30, w - 30)), int(rng.integers(40, h - 20)))
+        cv2.ellipse(mask, center, (22, 34), 0, 0, 360, 255, -1)
+        image[mask > 0] = (200, 170, 150)
+        cv2.imwrite(str(root / "images" / f"img_{i:02d}.jpg"), image)
+        cv2.imwrite(str(root / "masks" / f"img_{i:02d}.png"), mask // 255 if i == 0 else mask)
+    return root
+
+
+def test_find_pairs_reports_missing_and_misaligned_by_name(tmp_path):
+    root = make_dataset(tmp_path / "d", n=3)
+    (root / "images" / "img_01.jpg").unlink()
+    with pytest.raises(PairError, match="img_01.png has no image"):
+        find_pairs([root])
+    root2 = make_dataset(tmp_path / "e", n=2)
+    cv2.imwrite(str(root2 / "masks" / "img_01.png"), np.zeros((10, 10), np.uint8))
+    pair = [p for p in find_pairs([root2]) if p.image.stem == "img_01"][0]
+    with pytest.raises(PairError, match="misaligned pair.*img_01"):
+        load_pair(pair)
+
+
+def test_mask_0_1_and_0_255_load_the_same(tmp_path):
+    root = make_dataset(tmp_path / "d", n=2)
+    pairs = find_pairs([root])
+    _, mask01 = load_pair(pairs[0])  # stored as 0/1
+    assert set(np.unique(mask01)) == {0, 1}
+    assert 0.1 < mask01.mean() < 0.5
+
+
+def test_metrics_and_losses_on_known_masks():
+    import torch
+
+    target = np.zeros((64, 64), bool)
+    target[16:48, 16:48] = True
+    shifted = np.roll(target, 2, axis=1)
+    assert image_scores(target, target)["iou"] == 1.0
+    assert image_scores(shifted, target)["iou"] == pytest.approx(30 / 34, abs=1e-6)
+    assert boundary_f_score(shifted, target, tolerance=3) == 1.0
+    assert boundary_f_score(np.roll(target, 10, axis=1), target, tolerance=3) < 0.6
+
+    t = torch.from_numpy(target.astype(np.float32))[None, None]
+    band = edge_band(t)
+    assert band.sum() > 0 and band[0, 0, 32, 32] == 0 and band[0, 0, 16, 32] == 1
+    good, _ = segmentation_loss((t * 20 - 10), t)
+    bad, _ = segmentation_loss((10 - t * 20), t)
+    assert good < 0.1 < bad
+
+
+def test_train_one_epoch_then_evaluate_and_export(tmp_path):
+    data = make_dataset(tmp_path / "data", n=8)
+    out = tmp_path / "run"
+    result = train.main(["--data", str(data), "--val", str(data), "--out", str(out),
+                         "--epochs", "1", "--batch-size", "4", "--height", "64", "--width", "64",
+                         "--workers", "0", "--warmup-steps", "1", "--no-progress",
+                         "--cache-long-side", "128"])
+    assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
+    assert (out / "curves.png").stat().st_size > 1000
+    log = json.loads((out / "log.json").read_text())
+    assert log[0]["epoch"] == 1 and "val_miou" in log[0] and np.isfinite(log[0]["train_loss"])
+    assert result["history"][0]["step"] == 2
+
+    import torch
+
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["model_config"]["encoder"] == "tu-efficientnet_lite0"
+    assert ckpt["train_args"]["epochs"] == 1
+
+    resumed = train.main(["--data", str(data), "--out", str(out), "--epochs", "2",
+                          "--batch-size", "4", "--height", "64", "--width", "64",
+                          "--workers", "0", "--no-progress", "--cache-long-side", "128",
+                          "--resume", str(out / "last.pt")])
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+
+    report = export.main([str(out / "best.pt"), "--out", str(tmp_path / "assets")])
+    assert report["onnx_fp32_graph_max_abs_diff"] < 1e-4  # ONNX graph == torch
+    assert report["onnx_max_abs_diff"] < 0.02  # fp16-stored weights
+
+    results = evaluate.main([str(out / "best.pt"), str(tmp_path / "assets" / "unet.onnx"),
+                             "--data", str(data), "--input-width", "64", "--no-progress"])
+    scores = list(results.values())
+    assert scores[0]["n"] == 8
+    assert scores[0]["miou"] == pytest.approx(scores[1]["miou"], abs=1.0)
+
+
+def test_exported_weights_load_in_the_app(tmp_path):
+    """The ``unet`` backend runs an exported file; a corrupt file is a clear error."""
+    from livebg.errors import LivebgError
+    from livebg.segment import load_segmenter
+
+    data = make_dataset(tmp_path / "data", n=4)
+    train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1",
+                "--batch-size", "4", "--height", "64", "--width", "64", "--workers", "0",
+                "--no-progress", "--no-pretrained", "--cache-long-side", "128"])
+    export.main([str(tmp_path / "run" / "last.pt"), "--out", str(tmp_path / "a")])
+    seg = load_segmenter("unet", "cpu", weights=str(tmp_path / "a" / "unet.onnx"))
+    frame = np.zeros((360, 640, 3), np.uint8)
+    mask = seg.predict(frame)
+    assert mask.shape == (360, 640) and mask.dtype == np.float32
+    assert 0.0 <= mask.min() and mask.max() <= 1.0
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(LivebgError, match="cannot load U-Net weights"):
+        load_segmenter("unet", "cpu", weights=str(bad))

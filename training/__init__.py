@@ -1,0 +1,1 @@
+"""Training code for livebg's portrait segmentation model (needs the ``train`` extra)."""

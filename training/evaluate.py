@@ -1,0 +1,143 @@
+"""Evaluate a model on an ``images/`` + ``masks/`` folder.
+
+    python -m training.evaluate runs/lite0_unet/best.pt --data ../shared/data/portraits/val
+    python -m training.evaluate assets/unet.onnx mediapipe --data ../shared/data/portraits/val
+
+Models: a training checkpoint (``.pt``, torch on the CPU), an ONNX file (ONNX Runtime,
+as the app runs it) or ``mediapipe`` (``mediapipe-general`` = its square model), so they
+compare on the same images. Predictions are resized to each mask's full size and
+thresholded at 0.5. Prints mIoU (per-image person IoU, averaged, PortraitNet's
+convention), class-mean IoU, Dice, pixel accuracy and boundary F-score, all in %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from livebg.segment import SegmenterBase
+from training.data import find_pairs
+from training.metrics import MetricAccumulator
+
+
+class CheckpointSegmenter(SegmenterBase):
+    """A training checkpoint run by torch on the CPU, through the same wrapper as export."""
+
+    name = "checkpoint"
+    device = "cpu"
+
+    def __init__(self, path: str, input_width: int) -> None:
+        import torch
+
+        from livebg.model import deployable, model_input_size
+        from training.export import load_checkpoint
+
+        model, cfg, _ = load_checkpoint(path)
+        self._torch, self._size = torch, model_input_size
+        self.model, self.width = deployable(model, cfg), input_width
+
+    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
+        size = self._size(frame_bgr.shape[1], frame_bgr.shape[0], self.width)
+        small = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
+        with self._torch.no_grad():
+            return self.model(self._torch.from_numpy(small)[None])[0, 0].numpy()
+
+
+def open_model(spec: str, input_width: int) -> SegmenterBase:
+    if spec == "mediapipe":
+        from livebg.segment.mediapipe import MediaPipeSegmenter
+
+        return MediaPipeSegmenter(model_selection=1)
+    if spec == "mediapipe-general":
+        from livebg.segment.mediapipe import MediaPipeSegmenter
+
+        return MediaPipeSegmenter(model_selection=0)
+    if spec.endswith(".onnx"):
+        from livebg.segment.unet import OnnxUNet
+
+        return OnnxUNet(Path(spec), threads=1, input_width=input_width)
+    if spec.endswith(".pt"):
+        return CheckpointSegmenter(spec, input_width)
+    raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
+                     "mediapipe or mediapipe-general")
+
+
+def overlay(image: np.ndarray, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Missed person pixels in red, false person pixels in blue, outline in green."""
+    out = image.copy()
+    out[target & ~pred] = (0.4 * out[target & ~pred] + (0, 0, 153)).astype(np.uint8)
+    out[pred & ~target] = (0.4 * out[pred & ~target] + (153, 0, 0)).astype(np.uint8)
+    contours, _ = cv2.findContours(target.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    return cv2.drawContours(out, contours, -1, (0, 255, 0), 1)
+
+
+def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: Path | None = None,
+             worst_k: int = 8, progress: bool = True) -> dict:
+    pairs = find_pairs(data)[: limit or None]
+    acc, seconds = MetricAccumulator(), []
+    for pair in tqdm(pairs, desc=f"evaluating {model.name}", disable=not progress, leave=False):
+        image = cv2.imread(str(pair.image))
+        target = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE) > 127
+        t0 = time.perf_counter()
+        prob = model.infer(image)
+        seconds.append(time.perf_counter() - t0)
+        prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+        acc.add(prob > 0.5, target, pair.image.stem)
+    summary = acc.summary()
+    summary["infer_ms_median"] = 1000 * float(np.median(seconds))
+    summary["worst"] = acc.worst(worst_k)
+    if worst_dir is not None:
+        worst_dir.mkdir(parents=True, exist_ok=True)
+        by_name = {p.image.stem: p for p in pairs}
+        for name, _ in summary["worst"]:
+            pair = by_name[name]
+            image = cv2.imread(str(pair.image))
+            target = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE) > 127
+            prob = cv2.resize(model.infer(image), (image.shape[1], image.shape[0]))
+            cv2.imwrite(str(worst_dir / f"{model.name}_{name}.jpg"),
+                        overlay(image, prob > 0.5, target))
+    return summary
+
+
+def format_table(results: dict[str, dict]) -> str:
+    cols = ["miou", "class_miou", "dice", "pixel_acc", "boundary_f", "infer_ms_median"]
+    lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("models", nargs="+", help=".pt checkpoint, .onnx file, mediapipe, "
+                   "mediapipe-general")
+    p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
+    p.add_argument("--input-width", type=int, default=192,
+                   help="U-Net input width (height follows the image's aspect, multiple of 32)")
+    p.add_argument("--limit", type=int, default=0, help="first N pairs only (0 = all)")
+    p.add_argument("--worst", type=Path, default=None, help="write overlays of the worst cases")
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+
+    results = {}
+    for spec in args.models:
+        with open_model(spec, args.input_width) as model:
+            model.name = Path(spec).stem if spec.endswith((".pt", ".onnx")) else spec
+            results[spec] = evaluate(model, args.data, args.limit, args.worst,
+                                     progress=not args.no_progress)
+    print(format_table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

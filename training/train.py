@@ -1,0 +1,226 @@
+"""Train livebg's portrait segmentation model.
+
+    python -m training.train --data ../shared/data/portraits/train \
+        --val ../shared/data/portraits/val --epochs 20 --out runs/lite0
+
+Reads top to bottom: config → data → model → optimiser → loop (train, validate,
+checkpoint, log, plot). Checkpoints carry their full config and resume exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from livebg.model import ModelConfig, build_model, load_pretrained_encoder
+from training.data import PortraitDataset, eval_resize, find_pairs, load_backgrounds, train_augment
+from training.losses import segmentation_loss
+from training.metrics import MetricAccumulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
+    p.add_argument("--val", nargs="+", default=None, help="validation roots (images/ + masks/)")
+    p.add_argument("--out", default="runs/latest", help="folder for checkpoints, logs, curves")
+    p.add_argument("--arch", default="unet", choices=["unet", "fpn", "deeplabv3plus"])
+    p.add_argument("--encoder", default="tu-efficientnet_lite0")
+    p.add_argument("--decoder-channels", type=int, nargs=5, default=[32, 24, 16, 12, 8])
+    p.add_argument("--no-pretrained", action="store_true", help="random encoder init")
+    p.add_argument("--height", type=int, default=256, help="training crop height (multiple of 32)")
+    p.add_argument("--width", type=int, default=192, help="training crop width (multiple of 32)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--encoder-lr-scale", type=float, default=0.3,
+                   help="pretrained encoder learns slower than the fresh decoder")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    p.add_argument("--warmup-steps", type=int, default=100)
+    p.add_argument("--edge-weight", type=float, default=4.0)
+    p.add_argument("--region-loss", default="iou", choices=["iou", "dice"])
+    p.add_argument("--bg-dir", default=None, help="photos to paste people onto (optional)")
+    p.add_argument("--paste-prob", type=float, default=0.0)
+    p.add_argument("--cache-long-side", type=int, default=384)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps-per-epoch", type=int, default=0, help="0 = full epoch (tests)")
+    p.add_argument("--resume", default=None, help="checkpoint to continue from (e.g. OUT/last.pt)")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def normalise(images: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    mean = torch.tensor(cfg.mean, device=images.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(cfg.std, device=images.device).view(1, 3, 1, 1) * 255
+    return (images.float() - mean) / std
+
+
+def lr_factor(step: int, total: int, args: argparse.Namespace) -> float:
+    if step < args.warmup_steps:
+        return (step + 1) / args.warmup_steps
+    if args.schedule == "constant":
+        return 1.0
+    progress = (step - args.warmup_steps) / max(1, total - args.warmup_steps)
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def validate(model, loader, cfg: ModelConfig, device: torch.device) -> dict[str, float]:
+    model.eval()
+    acc = MetricAccumulator()
+    for images, masks in loader:
+        logits = model(normalise(images.to(device), cfg))
+        preds = (logits > 0).cpu().numpy()[:, 0]
+        for pred, mask in zip(preds, masks.numpy()[:, 0]):
+            acc.add(pred, mask > 0.5)
+    model.train()
+    return acc.summary()
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    ax1.set(title="training loss", xlabel="epoch", ylabel="BCE(edge-weighted) + IoU loss")
+    if any("val_miou" in h for h in history):
+        ax2.plot(epochs, [h.get("val_miou", np.nan) for h in history], marker="o", label="mIoU")
+        ax2.plot(epochs, [h.get("val_boundary_f", np.nan) for h in history], marker="s",
+                 label="boundary F")
+        ax2.legend()
+    ax2.set(title="validation", xlabel="epoch", ylabel="%")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if use_cuda else "cpu")
+
+    # --- data -------------------------------------------------------------------------
+    progress = not args.no_progress
+    backgrounds = load_backgrounds(args.bg_dir)
+    train_set = PortraitDataset(find_pairs(args.data), train_augment(args.height, args.width),
+                                args.cache_long_side, backgrounds, args.paste_prob, progress)
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                              drop_last=len(train_set) > args.batch_size,
+                              num_workers=args.workers, persistent_workers=args.workers > 0,
+                              pin_memory=use_cuda,
+                              worker_init_fn=lambda i: np.random.seed(args.seed * 100 + i))
+    val_loader = None
+    if args.val:
+        val_set = PortraitDataset(find_pairs(args.val), eval_resize(args.height, args.width),
+                                  args.cache_long_side, progress=progress)
+        val_loader = DataLoader(val_set, batch_size=32, num_workers=0)
+
+    # --- model and optimiser ----------------------------------------------------------
+    cfg = ModelConfig(arch=args.arch, encoder=args.encoder,
+                      decoder_channels=list(args.decoder_channels))
+    model = build_model(cfg).to(device)
+    if not args.no_pretrained and not args.resume:
+        print(f"pretrained encoder: {load_pretrained_encoder(model, cfg)} tensors from ImageNet")
+    encoder_params = list(model.encoder.parameters())
+    encoder_ids = {id(p) for p in encoder_params}
+    other_params = [p for p in model.parameters() if id(p) not in encoder_ids]
+    encoder_lr = args.lr * (args.encoder_lr_scale if not args.no_pretrained else 1.0)
+    optimizer = torch.optim.AdamW([{"params": encoder_params, "lr": encoder_lr},
+                                   {"params": other_params, "lr": args.lr}],
+                                  weight_decay=args.weight_decay)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda)
+    steps_per_epoch = len(train_loader)
+    if args.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, args.max_steps_per_epoch)
+    total_steps = steps_per_epoch * args.epochs
+
+    start_epoch, step, best, history = 1, 0, -1.0, []
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
+        best, history = ckpt["best_miou"], ckpt["history"]
+        print(f"resumed from {args.resume} at epoch {ckpt['epoch']}")
+
+    def save(path: Path, epoch: int) -> None:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "model_config": asdict(cfg), "train_args": vars(args), "epoch": epoch,
+                    "step": step, "best_miou": best, "history": history}, path)
+
+    # --- training loop ----------------------------------------------------------------
+    model.train()
+    for epoch in range(start_epoch, args.epochs + 1):
+        t0, losses = time.time(), []
+        bar = tqdm(train_loader, total=steps_per_epoch, desc=f"epoch {epoch}/{args.epochs}",
+                   disable=not progress)
+        for i, (images, masks) in enumerate(bar):
+            if i >= steps_per_epoch:
+                break
+            for group, base in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = base * lr_factor(step, total_steps, args)
+            images, masks = images.to(device, non_blocking=True), masks.to(device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda):
+                logits = model(normalise(images, cfg))
+            loss, parts = segmentation_loss(logits.float(), masks, args.edge_weight,
+                                            args.region_loss)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}",
+                            **{k: f"{v:.3f}" for k, v in parts.items()})
+
+        record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
+                  "lr": optimizer.param_groups[1]["lr"], "seconds": time.time() - t0}
+        if val_loader is not None:
+            scores = validate(model, val_loader, cfg, device)
+            record.update({f"val_{k}": v for k, v in scores.items()})
+        history.append(record)
+        score = record.get("val_miou", -record["train_loss"])
+        if score > best:
+            best = score
+            save(out / "best.pt", epoch)
+        save(out / "last.pt", epoch)
+        print(json.dumps(record), flush=True)
+
+        with open(out / "log.csv", "w", newline="") as f:
+            fields = list(dict.fromkeys(k for h in history for k in h))  # union, in order
+            writer = csv.DictWriter(f, fieldnames=fields, restval="")
+            writer.writeheader()
+            writer.writerows(history)
+        (out / "log.json").write_text(json.dumps(history, indent=1))
+        plot_curves(history, out / "curves.png")
+    return {"best": best, "history": history, "out": str(out)}
+
+
+if __name__ == "__main__":
+    main()
