@@ -30,7 +30,7 @@ IMAGE_EXTENSIONS = frozenset(
 T = TypeVar("T")
 
 
-def _cv2() -> Any:
+def quiet_cv2() -> Any:
     """Import OpenCV with its own logging silenced: our errors are one line, theirs are noise."""
     # FFmpeg reads this when its backend first initialises, so it works after `import cv2` too.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -100,7 +100,7 @@ class VideoFileSource(_Closable):
         self._clock = clock
         self._sleep = sleep
         check_video_path(self.path)
-        self._cv2 = _cv2()
+        self._cv2 = quiet_cv2()
         self._cap = self._open()
         ok, first = self._cap.read()
         if not ok or first is None:
@@ -188,7 +188,7 @@ class CameraSource(_Closable):
     ) -> None:
         self.index = index
         self._settings = (width, height, fps, mjpg)
-        self._cv2 = _cv2()
+        self._cv2 = quiet_cv2()
         self._opener: CameraOpener = opener or self._cv2.VideoCapture
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max

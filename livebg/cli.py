@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from livebg.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_video_path, open_source
+from livebg.capture import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    check_video_path,
+    open_source,
+    quiet_cv2,
+)
 from livebg.errors import LivebgError
 
 log = logging.getLogger("livebg")
@@ -79,7 +85,7 @@ def build_parser() -> _Parser:
     p.add_argument("--virtual-cam", action="store_true", help="send frames to a virtual camera")
     p.add_argument("--no-window", action="store_true", help="no preview window (headless)")
     p.add_argument("--smoothing", type=float, metavar="S",
-                   help="temporal smoothing strength 0..1 (0 = off)")
+                   help="temporal smoothing strength in [0, 1): 0 = off (default 0.7)")
     p.add_argument("--mirror", action="store_true", help="flip left-right (selfie view)")
     p.add_argument("--loop", action="store_true", help="play the input clip forever")
     p.add_argument("--realtime", action="store_true",
@@ -187,6 +193,7 @@ def sample_clip() -> Path:
 # --------------------------------------------------------------------------- commands
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    quiet_cv2()  # before any module opens a file: FFmpeg's own messages are not ours to print
     try:
         if args_list[:1] == ["bench"]:
             return run_bench_command(build_bench_parser().parse_args(args_list[1:]))
@@ -239,7 +246,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         check_writable_folder(json_path.parent, "--json")
     if args.frames < 1:
         raise LivebgError("--frames must be at least 1")
-    source = _source_spec(args)
+    source = _source_spec(args) if args.input or args.camera is not None else _default_source()
     if isinstance(source, str):
         check_video_path(Path(source))
     overrides = _config_overrides(args)
@@ -268,6 +275,10 @@ def run_command(args: argparse.Namespace) -> int:
     check_weights(args.weights)
     if args.max_frames is not None and args.max_frames < 1:
         raise LivebgError("--max-frames must be at least 1")
+    if args.smoothing is not None:
+        from livebg.pipeline import smooth_params
+
+        smooth_params(args.smoothing)  # range check now, not after the model has loaded
     if args.input is not None:
         path = Path(args.input)
         if not path.exists():
@@ -335,9 +346,22 @@ def _open_video_source(args: argparse.Namespace, realtime: bool) -> Any:
     try:
         return open_source(0, **kwargs)
     except LivebgError:
-        clip = sample_clip()
-        note(f"no camera found: playing the bundled sample clip {clip} (use --input or --camera)")
-        return open_source(clip, realtime=realtime, loop=args.loop)
+        return open_source(_sample_fallback(), realtime=realtime, loop=args.loop)
+
+
+def _sample_fallback() -> str:
+    clip = sample_clip()
+    note(f"no camera found: playing the bundled sample clip {clip} (use --input or --camera)")
+    return str(clip)
+
+
+def _default_source() -> str | int:
+    """Camera 0 if it opens, else the bundled sample clip (with a note)."""
+    try:
+        open_source(0).close()
+        return 0
+    except LivebgError:
+        return _sample_fallback()
 
 
 def _pipeline_config(args: argparse.Namespace, source: Any, realtime: bool) -> Any:
@@ -391,19 +415,23 @@ def run_video(args: argparse.Namespace, output: Path | None) -> int:
     # Files play at their own pace when someone watches; an --output-only job runs flat out.
     realtime = args.realtime or window or args.virtual_cam or output is None
     source = _open_video_source(args, realtime)
-    try:
-        config = _pipeline_config(args, source, realtime)
-        sinks = _make_sinks(args, output, source)
-    except BaseException:
-        source.close()
-        raise
+    config = _pipeline_config(args, source, realtime)
     if window:
+        try:
+            sinks = _make_sinks(args, output, source)
+        except BaseException:
+            source.close()
+            raise
         return _run_window(config, source, sinks)
     total = _expected_frames(source, args.max_frames)
-    pipe = Pipeline(config, sinks=sinks, source=source, on_frame=_progress(total, "frames"))
-    with pipe:  # opens the model first, so a bad --weights is the only line printed
-        if not sinks:
-            note("no --output or --virtual-cam given: processing without writing anything")
+    pipe = Pipeline(config, source=source, on_frame=_progress(total, "frames"))
+    # Model and compositor first: a bad --weights or --feather leaves no half-made output file.
+    with pipe.open():
+        for sink in _make_sinks(args, output, source):
+            pipe.add_sink(sink)
+        if not pipe.sinks:
+            why = "the virtual camera is unavailable" if args.virtual_cam else "no --output"
+            note(f"{why} and no window: processing without writing anything")
         stats = pipe.run()
     if pipe.interrupted:
         note(f"stopped after {pipe.frames_written} frames")

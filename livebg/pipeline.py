@@ -167,7 +167,6 @@ class Pipeline:
         self.source: FrameSource | None = source
         self._compositor = compositor
         self._smoother = smoother
-        self._smoother_given = smoother is not None
         self._seg_lock = threading.Lock()  # held around infer() and segmenter swaps
         self._out_lock = threading.RLock()  # held around smoothing/compositing/sink writes
         self._stop = threading.Event()
@@ -191,6 +190,8 @@ class Pipeline:
         """Build everything not injected; cheap checks first so typos fail fast."""
         if self._opened:
             return self
+        if self._closed:
+            raise LivebgError("this pipeline was closed: create a new Pipeline to run again")
         try:
             if self._compositor is None and not self.config.mask_only:
                 self._compositor = self._make_compositor(self.config)

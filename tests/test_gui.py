@@ -153,14 +153,14 @@ class Harness:
 
         return VirtualCamSink(width, height, fps, camera_factory=camera)
 
-    def window(self, **kwargs: Any) -> MainWindow:
+    def window(self, wait: bool = True, **kwargs: Any) -> MainWindow:
         options: dict[str, Any] = dict(
             settings_file=self.settings_file,
             pipeline_factory=self.pipeline_factory,
             vcam_factory=self.vcam_factory,
             models=["auto", "unet", "mediapipe"],
             cuda=False,
-            camera_probe=lambda: [],
+            camera_probe=lambda skip=(): [],
         )
         options.update(kwargs)
         config = options.pop("config", PipelineConfig(source=str(self.clip)))
@@ -170,7 +170,8 @@ class Harness:
             win.resize(1100, 650)
         win.show()
         self.windows.append(win)
-        wait_until(lambda: win.preview.frames_shown > 2, what="first frames")
+        if wait:
+            wait_until(lambda: win.preview.frames_shown > 2, what="first frames")
         return win
 
     def next_frame(self, win: MainWindow) -> np.ndarray:
@@ -333,8 +334,16 @@ def test_split_view_shows_the_original_on_the_left(harness: Harness) -> None:
     assert is_color(frame[: h // 10, :], RED)
 
 
-def test_blur_strength_and_feather_change_the_frames(harness: Harness) -> None:
-    win = harness.window()
+def test_blur_strength_and_feather_change_the_frames(harness: Harness, tmp_path: Path) -> None:
+    # A textured clip, so blur has something to remove whatever the real clip looks like.
+    yy, xx = np.indices((360, 640))
+    squares = ((yy // 40 + xx // 40) % 2 * 200 + 20).astype(np.uint8)
+    checker = tmp_path / "checker.mp4"
+    writer = cv2.VideoWriter(str(checker), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
+    for _ in range(10):
+        writer.write(cv2.cvtColor(squares, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    win = harness.window(config=PipelineConfig(source=str(checker)))
     win.panel.select_mode("blur")
     win.panel.blur_slider.setValue(1)
     weak = harness.next_frame(win)
@@ -470,6 +479,18 @@ def test_bad_choices_show_a_message_and_keep_running(harness: Harness, tmp_path:
     harness.next_frame(win)
 
 
+def test_missing_remembered_source_falls_back_to_the_command_line(harness: Harness) -> None:
+    save_settings(Settings(source="/gone/away.mp4"), harness.settings_file)
+    # `livebg` with no arguments asks for camera 0 (the default): the saved source wins...
+    win = harness.window(wait=False, config=PipelineConfig())
+    wait_until(lambda: len(win.errors) >= 2, what="both errors")
+    # ...but it is gone, so the command line's camera is tried next (absent here too).
+    assert "away.mp4" in win.errors[0] and "camera 0" in win.errors[1]
+    assert win.pipeline is None and win.isVisible()
+    win.switch_source(str(harness.clip))  # the user picks something that works
+    wait_until(lambda: win.preview.frames_shown > 2, what="frames")
+
+
 def test_image_background_and_thumbnails(harness: Harness) -> None:
     images = sorted((REPO / "assets" / "backgrounds").glob("*.jpg"))
     images += sorted((SHARED / "backgrounds").glob("*.jpg"))
@@ -512,6 +533,7 @@ def test_camera_picker_lists_what_opens(harness: Harness) -> None:
     from livebg.gui.main_window import probe_cameras
 
     assert probe_cameras(max_index=1) == [] or Path("/dev/video0").exists()
+    assert probe_cameras(max_index=1, skip={0, 1}) == []
     win = harness.window()
     win._on_cameras([0, 2])
     labels = [win.panel.source_combo.itemText(i) for i in range(win.panel.source_combo.count())]
@@ -586,7 +608,8 @@ def test_switching_source_keeps_the_virtual_camera(harness: Harness, tmp_path: P
     assert first is not None
     win.panel.select_source(str(other))
     wait_until(lambda: win.pipeline is not first, what="the new source")
-    assert not first.running and first.source.closed  # type: ignore[union-attr]
+    wait_until(lambda: first.source.closed, what="old source closed")  # type: ignore[union-attr]
+    assert not first.running
     frame = harness.next_frame(win)
     assert frame.shape == (240, 320, 3)
     assert win.panel.source_combo.currentData() == str(other)
@@ -671,3 +694,24 @@ def test_run_app_with_cli_sinks(qapp: QApplication, clip: Path, tmp_path: Path,
     ok, frame = cap.read()
     cap.release()
     assert ok and frames >= 5 and frame.shape[1::-1] == size
+
+
+def test_file_dialog_paths(harness: Harness, tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Menu entries and the picker's "Video file…" go through the same checked paths."""
+    from PyQt6.QtWidgets import QFileDialog
+
+    image = tmp_path / "plain.png"
+    cv2.imwrite(str(image), np.full((90, 160, 3), (0, 200, 0), np.uint8))
+    other = _solid_video(tmp_path / "other.mp4", (10, 10, 10))
+    answers = iter([str(image), str(other)])
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (next(answers), "")))
+    win = harness.window()
+    next(a for a in win.shortcut_actions if a.text() == "Background image…").trigger()
+    assert win.state.background_mode == "image" and win.state.image == str(image)
+    assert is_color(region(harness.next_frame(win), 0, 0.4, 0, 0.5), (0, 200, 0))
+    combo = win.panel.source_combo
+    combo.activated.emit(combo.findText("Video file…"))
+    wait_until(lambda: win.pipeline is not None and win.pipeline.config.source == str(other),
+               what="the chosen video")

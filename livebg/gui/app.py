@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
+from types import TracebackType
 from typing import Any
 
 from PyQt6.QtCore import QTimer
@@ -11,6 +13,8 @@ from PyQt6.QtWidgets import QApplication
 
 from livebg.gui.main_window import MainWindow
 from livebg.pipeline import PipelineConfig
+
+log = logging.getLogger(__name__)
 
 
 def ensure_app(argv: list[str] | None = None) -> QApplication:
@@ -23,6 +27,17 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def _show_unexpected(window: MainWindow) -> Any:
+    """An unexpected exception in a Qt slot goes to the window, not qFatal (PyQt's default)."""
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        log.error("unexpected error", exc_info=(kind, exc, tb))  # full trace for bug reports
+        window.show_error(f"Unexpected error: {kind.__name__}: {exc}")
+
+    previous, sys.excepthook = sys.excepthook, hook
+    return previous
+
+
 def run_app(config: PipelineConfig, **window_kwargs: Any) -> int:
     """Show the window and run the Qt event loop until it closes; returns the exit code."""
     app = ensure_app()
@@ -32,10 +47,12 @@ def run_app(config: PipelineConfig, **window_kwargs: Any) -> int:
     ticker = QTimer()  # wakes the interpreter now and then so the Python handler can run
     ticker.timeout.connect(lambda: None)
     ticker.start(200)
+    previous_hook = _show_unexpected(window)
     window.show()
     try:
         code = app.exec()
     finally:
+        sys.excepthook = previous_hook
         ticker.stop()
         window.shutdown()  # idempotent; covers app.quit() paths that skip closeEvent
         signal.signal(signal.SIGINT, previous)

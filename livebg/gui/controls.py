@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -188,7 +188,7 @@ class ControlPanel(QWidget):
             lambda item: self.select_image(item.data(Qt.ItemDataRole.UserRole))
         )
         browse = QPushButton("Choose image…")
-        browse.clicked.connect(self._browse_image)
+        browse.clicked.connect(self.browse_image)
         layout.addWidget(self.image_list)
         layout.addWidget(browse)
         return page
@@ -199,7 +199,7 @@ class ControlPanel(QWidget):
         self.video_label = QLabel("No video chosen")
         self.video_label.setWordWrap(True)
         browse = QPushButton("Choose video…")
-        browse.clicked.connect(self._browse_video)
+        browse.clicked.connect(self.browse_video)
         layout.addWidget(self.video_label)
         layout.addWidget(browse)
         return page
@@ -354,8 +354,7 @@ class ControlPanel(QWidget):
             if s.video:
                 self._video = s.video
                 self.video_label.setText(Path(s.video).name)
-        value = {"color": s.color, "image": s.image, "video": s.video}.get(s.background_mode, "")
-        self.show_background(s.background_mode, value)
+        self.show_background(s.background_mode, s.mode_value(s.background_mode))
 
     def set_vcam_hint(self, text: str) -> None:
         self.vcam_hint.setText(text)
@@ -411,10 +410,8 @@ class ControlPanel(QWidget):
     def _on_source_activated(self, index: int) -> None:
         data = self.source_combo.itemData(index)
         if data is None:  # "Video file…"
-            path, _ = QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
             self.source_combo.setCurrentIndex(self._source_index)  # the window confirms later
-            if path:
-                self.select_source(path)
+            self.browse_source()
             return
         self.select_source(data)
 
@@ -428,15 +425,19 @@ class ControlPanel(QWidget):
         if color.isValid():
             self.select_color(color.name())
 
-    def _browse_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Background image", "", IMAGE_FILTER)
+    def _ask_file(self, title: str, filters: str, then: Callable[[str], None]) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
         if path:
-            self.select_image(path)
+            then(path)
 
-    def _browse_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Background video", "", VIDEO_FILTER)
-        if path:
-            self.select_video(path)
+    def browse_source(self) -> None:
+        self._ask_file("Open video", VIDEO_FILTER, self.select_source)
+
+    def browse_image(self) -> None:
+        self._ask_file("Background image", IMAGE_FILTER, self.select_image)
+
+    def browse_video(self) -> None:
+        self._ask_file("Background video", VIDEO_FILTER, self.select_video)
 
     def _show_color(self, color: str) -> None:
         self._color = QColor(color).name()

@@ -16,7 +16,6 @@ from PyQt6.QtCore import QByteArray, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -28,7 +27,7 @@ from PyQt6.QtWidgets import (
 )
 
 from livebg.errors import LivebgError
-from livebg.gui.controls import IMAGE_FILTER, VIDEO_FILTER, ControlPanel, SourceSpec
+from livebg.gui.controls import ControlPanel, SourceSpec
 from livebg.gui.preview import FrameBridge, PreviewWidget
 from livebg.gui.settings import Settings, load_settings, save_settings, settings_path
 from livebg.gui.workers import BackgroundRunner
@@ -307,9 +306,9 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         self.shortcut_actions: list[QAction] = []
         file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Open video…", "Ctrl+O", self._open_video_dialog)
-        self._action(file_menu, "Background image…", "Ctrl+I", self._open_image_dialog)
-        self._action(file_menu, "Background video…", "Ctrl+Shift+V", self._open_bg_video_dialog)
+        self._action(file_menu, "Open video…", "Ctrl+O", self.panel.browse_source)
+        self._action(file_menu, "Background image…", "Ctrl+I", self.panel.browse_image)
+        self._action(file_menu, "Background video…", "Ctrl+Shift+V", self.panel.browse_video)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", QKeySequence.StandardKey.Quit, self.close, "Ctrl+Q")
         view = bar.addMenu("&View")
@@ -413,13 +412,14 @@ class MainWindow(QMainWindow):
         )
 
     def background_spec(self) -> str:
-        s = self.state
-        value = {"color": s.color, "image": s.image, "video": s.video}.get(s.background_mode, "")
-        return mode_to_background(s.background_mode, value)
+        mode = self.state.background_mode
+        return mode_to_background(mode, self.state.mode_value(mode))
 
     def switch_source(self, source: SourceSpec) -> None:
         """Open ``source`` off the UI thread; the old pipeline keeps running until it is ready."""
         source = _as_source(source)
+        if self.pipeline is not None and _as_source(self.pipeline.config.source) == source:
+            return  # already playing: opening a camera a second time would fail
         self._generation += 1
         generation = self._generation
         config = self._config_for(source)
@@ -577,7 +577,7 @@ class MainWindow(QMainWindow):
 
     def set_background(self, mode: str, value: str = "") -> bool:
         spec = mode_to_background(mode, value)
-        previous = (self.state.background_mode, self._mode_value(self.state.background_mode))
+        previous = (self.state.background_mode, self.state.mode_value(self.state.background_mode))
         if self.pipeline is not None:
             ok = self._apply("Background not changed", lambda p: p.set_background(spec))
         else:
@@ -604,15 +604,11 @@ class MainWindow(QMainWindow):
             return False
         return True
 
-    def _mode_value(self, mode: str) -> str:
-        return {"color": self.state.color, "image": self.state.image,
-                "video": self.state.video}.get(mode, "")
-
     def toggle_blur(self) -> None:
         """B: blur on, or back to the background used before blur."""
         if self.state.background_mode != "blur":
             mode = self.state.background_mode
-            self._blur_return = (mode, self._mode_value(mode))
+            self._blur_return = (mode, self.state.mode_value(mode))
             self.set_background("blur")
         elif self._blur_return is not None:
             self.set_background(*self._blur_return)
@@ -738,21 +734,6 @@ class MainWindow(QMainWindow):
         if not known:
             self._refresh_images()
         self.panel.show_background("image", path)
-
-    def _open_video_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
-        if path:
-            self.switch_source(path)
-
-    def _open_image_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Background image", "", IMAGE_FILTER)
-        if path:
-            self.set_background("image", path)
-
-    def _open_bg_video_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Background video", "", VIDEO_FILTER)
-        if path:
-            self.set_background("video", path)
 
     # ================================================================ window
     def show_error(self, message: str) -> None:

@@ -38,6 +38,10 @@ class Settings:
     geometry: str = ""  # base64 QWidget.saveGeometry()
     window_state: str = ""  # base64 QMainWindow.saveState()
 
+    def mode_value(self, mode: str) -> str:
+        """The remembered colour / image / video for ``mode`` ("" for blur and none)."""
+        return {"color": self.color, "image": self.image, "video": self.video}.get(mode, "")
+
     def add_recent_image(self, path: str) -> None:
         """Most recent first, no duplicates, bounded."""
         self.recent_images = [path] + [p for p in self.recent_images if p != path]

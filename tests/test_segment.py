@@ -1,0 +1,87 @@
+"""Segmenter registry and backends on real frames; the CUDA path runs only where CUDA is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livebg.errors import LivebgError
+from livebg.segment import available_segmenters, cuda_available, load_segmenter
+from livebg.segment.unet import default_weights
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.mp4"
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not cuda_available(), reason="no CUDA GPU"))]
+
+
+def first_frame(path: Path, index: int = 0) -> np.ndarray:
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok, path
+    return frame
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(LivebgError, match="choose one of auto, unet, mediapipe"):
+        load_segmenter("deeplab")
+    with pytest.raises(LivebgError, match="choose one of auto, cpu, cuda"):
+        load_segmenter("unet", device="tpu")
+    assert available_segmenters() == ["auto", "unet", "mediapipe"]
+
+
+@pytest.mark.skipif(cuda_available(), reason="checks the no-CUDA message")
+def test_cuda_without_cuda_says_so():
+    with pytest.raises(LivebgError, match="no CUDA GPU"):
+        load_segmenter("unet", device="cuda")
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(LivebgError, match="does not exist"):
+        load_segmenter("unet", "cpu", weights=str(tmp_path / "nope.onnx"))
+
+
+@pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
+@pytest.mark.parametrize("device", DEVICES)
+def test_shipped_unet_finds_the_person_in_the_sample_clip(device):
+    """The figure in the generated clip stands right of centre: the lower-right is person,
+    the top-left corner (wall and window) is background."""
+    frame = first_frame(SAMPLE, 60)
+    with load_segmenter("unet", device) as seg:
+        mask = seg.predict(frame)
+        low = seg.infer(frame)
+    assert mask.shape == frame.shape[:2] and mask.dtype == np.float32
+    assert low.shape[1] < frame.shape[1]  # model resolution, smaller than the frame
+    h, w = mask.shape
+    assert mask[: h // 4, : w // 4].mean() < 0.1
+    assert mask[int(h * 0.85):, int(w * 0.5):int(w * 0.75)].mean() > 0.8
+
+
+@pytest.mark.skipif(not (SHARED / "videos" / "s18.mp4").is_file(), reason="no ../shared clips")
+@pytest.mark.parametrize("name", ["unet", "mediapipe"])
+def test_backends_agree_on_a_real_clip(name):
+    if name == "unet" and default_weights() is None:
+        pytest.skip("no shipped U-Net weights")
+    frame = first_frame(SHARED / "videos" / "s18.mp4", 30)
+    with load_segmenter(name, "cpu") as seg:
+        mask = seg.predict(frame) > 0.5
+    with load_segmenter("mediapipe", "cpu") as ref:
+        reference = ref.predict(frame) > 0.5
+    iou = (mask & reference).sum() / (mask | reference).sum()
+    assert 0.15 < mask.mean() < 0.7  # a head-and-shoulders person, not empty, not everything
+    assert iou > 0.85
+
+
+@pytest.mark.skipif(not cuda_available() or default_weights("safetensors") is None,
+                    reason="needs CUDA and unet.safetensors")
+def test_cuda_fp16_matches_onnx_cpu():
+    frame = first_frame(SAMPLE, 30)
+    with load_segmenter("unet", "cpu") as cpu, load_segmenter("unet", "cuda") as gpu:
+        a, b = cpu.infer(frame), gpu.infer(frame)
+    assert a.shape == b.shape
+    assert np.mean((a > 0.5) != (b > 0.5)) < 0.01
