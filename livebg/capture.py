@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -39,6 +41,78 @@ def quiet_cv2() -> Any:
 
     cv2.setLogLevel(0)
     return cv2
+
+
+class _NativeStderr:
+    """Reference-counted redirect of fd 2 to /dev/null.
+
+    fd 2 is shared by every thread, so nested or concurrent blocks (two models loading at once
+    in the GUI) must restore it once, when the last one ends, or it stays silenced for good.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: int | None = None  # a dup of the real fd 2 while silenced
+
+    def silence(self) -> None:
+        with self._lock:
+            self._depth += 1
+            if self._depth == 1:
+                _flush_stderr()  # Python's buffered text belongs to the real stderr
+                self._saved = _point_fd2_at_null()
+
+    def restore(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._saved is not None:
+                _flush_stderr()  # text written inside the block is part of the noise
+                os.dup2(self._saved, 2)
+                os.close(self._saved)
+                self._saved = None
+
+
+def _flush_stderr() -> None:
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # None (pythonw), closed or broken
+        pass
+
+
+def _point_fd2_at_null() -> int | None:
+    """Redirect fd 2 to /dev/null; a dup of the old fd 2 to restore, or None if fd 2 is unusable."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (closed by a daemon, pythonw): there is nothing to silence
+        return None
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
+
+
+_NATIVE_STDERR = _NativeStderr()
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what native code writes straight to fd 2 (past ``sys.stderr``) in the block.
+
+    For C++ libraries that log while starting (MediaPipe/TFLite: "Created TensorFlow Lite
+    XNNPACK delegate", absl's W0000 lines). Process-wide while active, Python's stderr
+    included, so keep the block short. A no-op if fd 2 cannot be duplicated.
+    """
+    _NATIVE_STDERR.silence()
+    try:
+        yield
+    finally:
+        _NATIVE_STDERR.restore()
 
 
 class FrameSource(Protocol):
@@ -129,7 +203,11 @@ class VideoFileSource(_Closable):
             )
         return cap
 
-    def _pace(self) -> None:
+    def pace(self) -> None:
+        """Real-time playback: sleep until the next frame is due (no-op otherwise).
+
+        ``read()`` paces too; calling this first keeps the wait out of a timed ``read()``.
+        """
         if not self.realtime:
             return
         now = self._clock()
@@ -145,7 +223,7 @@ class VideoFileSource(_Closable):
     def read(self) -> np.ndarray | None:
         if self._closed:
             return None
-        self._pace()
+        self.pace()  # a no-op when the caller has already waited
         if self._pending is not None:
             frame, self._pending = self._pending, None
         else:

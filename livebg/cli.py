@@ -25,6 +25,7 @@ from livebg.capture import (
     quiet_cv2,
 )
 from livebg.errors import LivebgError
+from livebg.pipeline import CAMERA_FIELDS, pick_fields
 
 log = logging.getLogger("livebg")
 
@@ -32,6 +33,9 @@ DEVICES = ("auto", "cpu", "cuda")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 _ASSETS = Path(__file__).resolve().parent.parent / "assets"
+_UNSET = object()
+# Options whose PipelineConfig field has another name (the window's saved settings use those).
+_CONFIG_NAMES = {"input": "source", "camera": "source", "bg": "background"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,6 +100,29 @@ def build_parser() -> _Parser:
                    help="time the pipeline instead (like `livebg bench`)")
     p.add_argument("--frames", type=int, default=300, help="--benchmark: frames to measure")
     return p
+
+
+def parse_args_given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` plus ``given``: the options the user typed.
+
+    ``--camera 0`` or ``--bg blur`` equal the defaults yet must still beat the window's saved
+    settings, so what was given cannot be told from the values.
+    """
+    defaults = vars(parser.parse_args([]))
+    # argparse fills in a default only where the namespace lacks the attribute.
+    args = parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(defaults, _UNSET)))
+    given = frozenset(name for name, value in vars(args).items() if value is not _UNSET)
+    for name, value in defaults.items():
+        if name not in given:
+            setattr(args, name, value)
+    args.given = given
+    return args
+
+
+def given_config_fields(args: argparse.Namespace) -> frozenset[str]:
+    """The options typed on the command line, named as PipelineConfig fields where they differ
+    (``--input``/``--camera`` → ``source``, ``--bg`` → ``background``)."""
+    return frozenset(_CONFIG_NAMES.get(name, name) for name in getattr(args, "given", ()))
 
 
 def build_bench_parser() -> _Parser:
@@ -197,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list[:1] == ["bench"]:
             return run_bench_command(build_bench_parser().parse_args(args_list[1:]))
-        args = build_parser().parse_args(args_list)
+        args = parse_args_given(build_parser(), args_list)
         _setup_logging(args.verbose)
         if args.benchmark:
             return run_bench_command(args)
@@ -258,16 +285,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """PipelineConfig fields that come straight from shared flags."""
-    return {
-        "width": args.width,
-        "height": args.height,
-        "fps": args.fps,
-        "mjpg": args.mjpg,
-        "weights": args.weights,
-        "cuda_fallback": args.cuda_fallback,
-        "blur_strength": args.blur_strength,
-        "feather": args.feather,
-    }
+    shared = (*CAMERA_FIELDS, "weights", "cuda_fallback", "blur_strength", "feather")
+    return pick_fields(args, shared)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -340,7 +359,7 @@ def _progress(total: int | None, unit: str) -> Any:
 
 def _open_video_source(args: argparse.Namespace, realtime: bool) -> Any:
     """The source asked for; with neither --input nor --camera: camera 0, else the sample clip."""
-    kwargs = {"width": args.width, "height": args.height, "fps": args.fps, "mjpg": args.mjpg}
+    kwargs = pick_fields(args, CAMERA_FIELDS)
     if args.input is not None or args.camera is not None:
         return open_source(_source_spec(args), realtime=realtime, loop=args.loop, **kwargs)
     try:
@@ -368,17 +387,12 @@ def _pipeline_config(args: argparse.Namespace, source: Any, realtime: bool) -> A
     from livebg.pipeline import PipelineConfig
 
     spec = getattr(source, "path", None) or getattr(source, "index", 0)
+    same_named = ("loop", "model", "device", "smoothing", "mirror", "mask_only", "max_frames")
     return PipelineConfig(
         source=str(spec) if isinstance(spec, Path) else spec,
         realtime=realtime,
-        loop=args.loop,
-        model=args.model,
-        device=args.device,
         background=args.bg,
-        smoothing=args.smoothing,
-        mirror=args.mirror,
-        mask_only=args.mask_only,
-        max_frames=args.max_frames,
+        **pick_fields(args, same_named),
         **_config_overrides(args),
     )
 
@@ -422,7 +436,7 @@ def run_video(args: argparse.Namespace, output: Path | None) -> int:
         except BaseException:
             source.close()
             raise
-        return _run_window(config, source, sinks)
+        return _run_window(config, source, sinks, given_config_fields(args))
     total = _expected_frames(source, args.max_frames)
     pipe = Pipeline(config, source=source, on_frame=_progress(total, "frames"))
     # Model and compositor first: a bad --weights or --feather leaves no half-made output file.
@@ -448,14 +462,16 @@ def _expected_frames(source: Any, max_frames: int | None) -> int | None:
     return min(count, max_frames) if max_frames else count
 
 
-def _run_window(config: Any, source: Any, sinks: list[Any]) -> int:
+def _run_window(config: Any, source: Any, sinks: list[Any], given: frozenset[str]) -> int:
     """Hand over to the desktop app (livebg.gui): it builds its own Pipeline from ``config``
-    and carries ``sinks`` (--output, --virtual-cam) along; they are closed here once it ends."""
+    and carries ``sinks`` (--output, --virtual-cam) along; they are closed here once it ends.
+    ``given`` (options typed) beat the window's saved settings; so does --virtual-cam, which
+    the window retries and, with no device, answers with the setup hint by its toggle."""
     source.close()  # checked that it opens; the GUI's pipeline opens it again itself
     from livebg.gui import run_app
 
     try:
-        return int(run_app(config, sinks=sinks) or 0)
+        return int(run_app(config, sinks=sinks, given=given) or 0)
     finally:
         for sink in sinks:
             sink.close()

@@ -35,6 +35,7 @@ from livebg.errors import LivebgError
 log = logging.getLogger(__name__)
 
 STAGES = ("capture", "inference", "smoothing", "compositing", "output")
+CAMERA_FIELDS = ("width", "height", "fps", "mjpg")  # PipelineConfig fields open_source() takes
 _POLL_S = 0.1  # how often blocked workers look at the stop flag
 
 
@@ -209,15 +210,7 @@ class Pipeline:
 
     def _open_source(self) -> FrameSource:
         c = self.config
-        return open_source(
-            c.source,
-            realtime=c.realtime,
-            loop=c.loop,
-            width=c.width,
-            height=c.height,
-            fps=c.fps,
-            mjpg=c.mjpg,
-        )
+        return open_source(c.source, **pick_fields(c, ("realtime", "loop", *CAMERA_FIELDS)))
 
     def _load_segmenter(self, name: str, device: str) -> Any:
         c = self.config
@@ -327,10 +320,12 @@ class Pipeline:
         if any(t.is_alive() for t in self._threads):
             for t in self._threads:
                 t.join()
-        self._closed = True
+        with self._seg_lock:  # a set_segmenter() finishing now sees _closed and closes its model
+            self._closed = True
+            segmenter = self._segmenter
         with self._out_lock:
             sinks, self._sinks = self._sinks, []
-        resources = [self.source, self._segmenter, self._compositor, *sinks]
+        resources = [self.source, segmenter, self._compositor, *sinks]
         for res in resources:
             closer = getattr(res, "close", None)
             if callable(closer):
@@ -384,8 +379,11 @@ class Pipeline:
     def _capture_loop(self) -> None:
         assert self.source is not None and self._in_slot is not None
         limit = self.config.max_frames
+        pace = getattr(self.source, "pace", None)
         index = 0
         while not self._stop.is_set() and (limit is None or index < limit):
+            if pace is not None:
+                pace()  # real-time playback waits here, so "capture" times only read/decode
             t0 = time.perf_counter()
             image = self.source.read()
             t1 = time.perf_counter()
@@ -508,14 +506,23 @@ class Pipeline:
                 self._smoother.params = params
             self.config = dataclasses.replace(self.config, smoothing=smoothing)
 
-    def set_segmenter(self, name: str, device: str = "auto") -> None:
-        """Load ``name`` on ``device`` (slow, outside the locks) and swap it in."""
+    def set_segmenter(self, name: str, device: str = "auto") -> bool:
+        """Load ``name`` on ``device`` (slow, outside the locks) and swap it in.
+
+        False if the pipeline was closed meanwhile (e.g. the GUI switched source): the model
+        just loaded is closed, not leaked.
+        """
         new = self._load_segmenter(name, device)
         with self._seg_lock:
-            old, self._segmenter = self._segmenter, new
-            self.config = dataclasses.replace(self.config, model=name, device=device)
-        if old is not None and old is not new:
-            old.close()
+            swapped = not self._closed
+            if swapped:
+                stale, self._segmenter = self._segmenter, new
+                self.config = dataclasses.replace(self.config, model=name, device=device)
+            else:
+                stale = new
+        if stale is not None:
+            stale.close()
+        return swapped
 
     def add_sink(self, sink: Any) -> None:
         with self._out_lock:
@@ -536,6 +543,12 @@ class Pipeline:
     def sinks(self) -> list[Any]:
         with self._out_lock:
             return list(self._sinks)
+
+
+def pick_fields(options: Any, names: Iterable[str]) -> dict[str, Any]:
+    """``{name: options.<name>}``: hands same-named settings between the CLI's arguments, the
+    GUI's Settings, PipelineConfig and open_source() without one line per field."""
+    return {name: getattr(options, name) for name in names}
 
 
 def load_segmenter_with_fallback(
@@ -584,6 +597,7 @@ def mask_to_bgr(mask: np.ndarray, size: tuple[int, int], *, mirror: bool = False
 
 
 __all__ = [
+    "CAMERA_FIELDS",
     "STAGES",
     "Frame",
     "Pipeline",
@@ -594,4 +608,5 @@ __all__ = [
     "make_smoother",
     "smooth_params",
     "mask_to_bgr",
+    "pick_fields",
 ]

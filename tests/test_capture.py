@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from livebg.capture import (
     LatestFrameSlot,
     VideoFileSource,
     open_source,
+    quiet_native_stderr,
 )
 from livebg.errors import LivebgError
 
@@ -255,3 +257,33 @@ def test_shared_clip_size_and_count(shared_dir: Path) -> None:
     with open_source(shared_dir / "videos" / "s18.mp4", realtime=False) as src:
         assert src.size == (1280, 720) and src.frame_count == 282
         assert src.read().shape == (720, 1280, 3)
+
+
+# ----------------------------------------------------------------------------- native stderr
+
+
+def test_quiet_native_stderr_silences_fd2_and_restores_it(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    os.write(2, b"before\n")
+    with quiet_native_stderr():
+        os.write(2, b"native noise\n")  # what C++ logging does: straight to the descriptor
+        with quiet_native_stderr():  # nested (two models loading at once): restored only once
+            pass
+        os.write(2, b"still quiet\n")
+        # a native thread writes to the same fd table
+        worker = threading.Thread(target=os.write, args=(2, b"thread noise\n"))
+        worker.start()
+        worker.join()
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "before\nafter\n"
+
+
+def test_quiet_native_stderr_without_a_usable_fd2(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fd(fd: int) -> int:
+        raise OSError(9, "Bad file descriptor")
+
+    monkeypatch.setattr(os, "dup", no_fd)  # as when fd 2 is closed (pythonw, some daemons)
+    with quiet_native_stderr():
+        ran = True
+    assert ran

@@ -177,7 +177,7 @@ def test_with_a_display_the_desktop_app_gets_the_config_and_sinks(
     seen: dict[str, object] = {}
 
     def fake_run_app(config: object, **kwargs: object) -> int:
-        seen["config"], seen["sinks"] = config, kwargs.get("sinks")
+        seen["config"], seen["sinks"], seen["given"] = config, kwargs.get("sinks"), kwargs["given"]
         return 0
 
     monkeypatch.setattr(cli, "display_available", lambda: True)
@@ -190,3 +190,16 @@ def test_with_a_display_the_desktop_app_gets_the_config_and_sinks(
     assert config.realtime, "someone is watching: play at the clip's own pace"
     (sink,) = seen["sinks"]
     assert type(sink).__name__ == "FileSink" and sink.closed, "closed once the app ends"
+    # what was typed beats the window's saved settings; the rest does not
+    given = seen["given"]
+    assert {"source", "background", "mirror"} <= given and not {"model", "feather"} & given
+
+
+def test_options_typed_at_their_default_values_count_as_given() -> None:
+    argv = ["--camera", "0", "--bg", "blur", "-m", "auto", "--virtual-cam"]
+    args = cli.parse_args_given(cli.build_parser(), argv)
+    values = (args.camera, args.bg, args.model, args.device, args.frames)
+    assert values == (0, "blur", "auto", "auto", 300)  # defaults still filled in
+    assert args.given == {"camera", "bg", "model", "virtual_cam"}
+    assert cli.given_config_fields(args) == {"source", "background", "model", "virtual_cam"}
+    assert cli.parse_args_given(cli.build_parser(), []).given == frozenset()

@@ -407,6 +407,18 @@ def test_virtual_camera_without_device_shows_hint_and_keeps_previewing(harness: 
     assert win.pipeline is not None and win.pipeline.running
 
 
+def test_cli_virtual_cam_without_device_shows_the_hint_at_startup(harness: Harness) -> None:
+    """`livebg --virtual-cam` with a window and no device: the hint is there without a click."""
+    def no_device(width: int, height: int, fps: float) -> Any:
+        raise VirtualCamUnavailable("no virtual camera device; to create one: sudo modprobe x")
+
+    win = harness.window(vcam_factory=no_device, given={"source", "virtual_cam"})
+    wait_until(win.panel.vcam_hint.isVisible, what="the setup hint")
+    assert "modprobe" in win.panel.vcam_hint.text()
+    assert not win.panel.vcam_check.isChecked() and not win.state.virtual_cam
+    harness.next_frame(win)  # still previewing
+
+
 def test_real_virtual_camera_here_has_no_device(harness: Harness) -> None:
     from livebg.gui.main_window import default_vcam_factory
 
@@ -489,6 +501,28 @@ def test_missing_remembered_source_falls_back_to_the_command_line(harness: Harne
     assert win.pipeline is None and win.isVisible()
     win.switch_source(str(harness.clip))  # the user picks something that works
     wait_until(lambda: win.preview.frames_shown > 2, what="frames")
+
+
+def test_options_typed_on_the_command_line_win_even_at_their_defaults(
+    harness: Harness, tmp_path: Path
+) -> None:
+    other = _solid_video(tmp_path / "grey.mp4", (128, 128, 128))
+    saved = Settings(source=str(other), background_mode="color", color="#123456", mirror=True)
+    save_settings(saved, harness.settings_file)
+    # `livebg --input clip --bg blur --feather 2`: blur is the default, yet it was typed.
+    config = PipelineConfig(source=str(harness.clip), background="blur", feather=2.0)
+    win = harness.window(config=config, given={"source", "background", "feather"})
+    assert win.pipeline is not None
+    cfg = win.pipeline.config
+    assert (cfg.source, cfg.background, cfg.feather) == (str(harness.clip), "blur", 2)
+    assert cfg.mirror, "not typed: the saved choice stays"
+    assert win.panel.feather_slider.value() == 2
+    win.close()
+    # `livebg --camera 0` (the default value) beats the remembered video; no camera here.
+    win = harness.window(wait=False, config=PipelineConfig(source=0), given={"source"})
+    wait_until(lambda: win.errors, what="camera error")
+    assert "camera 0" in win.errors[0] and win.pipeline is None
+    assert harness.pipelines[-1].config.source == 0
 
 
 def test_image_background_and_thumbnails(harness: Harness) -> None:
@@ -646,6 +680,39 @@ def test_model_switch_runs_off_the_ui_thread(harness: Harness) -> None:
     wait_until(lambda: win.errors, what="model error")
     assert "CPU only" in win.errors[-1] and win.state.device == "auto"
     assert win.panel.device_combo.currentData() == "auto"
+
+
+def test_model_still_loading_when_the_source_changes_is_closed(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import livebg.segment
+
+    release = threading.Event()
+    loaded: list[FakeSegmenter] = []
+
+    def slow_load(name: str, device: str = "auto", weights: str | None = None) -> FakeSegmenter:
+        release.wait(10)
+        seg = FakeSegmenter()
+        seg.name = name
+        loaded.append(seg)
+        return seg
+
+    monkeypatch.setattr(livebg.segment, "load_segmenter", slow_load)
+    other = _solid_video(tmp_path / "grey.mp4", (128, 128, 128))
+    win = harness.window()
+    first = win.pipeline
+    win.set_model("unet", "cpu")  # blocks in slow_load on a worker thread
+    win.switch_source(str(other))
+    wait_until(lambda: win.pipeline is not first, what="the new source")
+    wait_until(lambda: first.source.closed, what="old pipeline closed")  # type: ignore[union-attr]
+    release.set()
+    wait_until(lambda: loaded and loaded[0].closed == 1, what="the orphaned model closed")
+    # The choice still holds: the model is loaded again into the pipeline now playing.
+    wait_until(lambda: win.pipeline.segmenter.name == "unet", what="unet on the new source")
+    assert len(loaded) == 2 and loaded[1].closed == 0 and win.state.model == "unet"
+    assert [s.closed for s in harness.segmenters] == [1, 1]  # both replaced models closed
+    win.close()
+    assert loaded[1].closed == 1
 
 
 def test_fullscreen_shortcut(harness: Harness) -> None:

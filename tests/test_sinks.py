@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from conftest import read_all
 
 from livebg.errors import LivebgError
 from livebg.sinks import NullSink, Sink, available_sinks, create_sink
@@ -48,18 +49,6 @@ def test_null_sink_counts_and_closes_once() -> None:
 
 
 # ---------------------------------------------------------------- FileSink
-
-
-def read_all(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".avi"])

@@ -49,7 +49,7 @@ class CheckpointSegmenter(SegmenterBase):
             return self.model(self._torch.from_numpy(small)[None])[0, 0].numpy()
 
 
-def open_model(spec: str, input_width: int) -> SegmenterBase:
+def open_model(spec: str, input_width: int | None) -> SegmenterBase:
     if spec == "mediapipe":
         from livebg.segment.mediapipe import MediaPipeSegmenter
 
@@ -63,7 +63,7 @@ def open_model(spec: str, input_width: int) -> SegmenterBase:
 
         return OnnxUNet(Path(spec), threads=1, input_width=input_width)
     if spec.endswith(".pt"):
-        return CheckpointSegmenter(spec, input_width)
+        return CheckpointSegmenter(spec, input_width or 192)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
                      "mediapipe or mediapipe-general")
 
@@ -106,8 +106,26 @@ def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: P
     return summary
 
 
+def webcam_speed(model: SegmenterBase, size: tuple[int, int] = (1280, 720),
+                 runs: int = 200) -> float:
+    """Median ms of ``infer`` (resize + network) on a webcam-sized frame: the cost the app
+    pays per frame, at whatever input size the backend picks for that frame."""
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (size[1], size[0], 3), np.uint8), (9, 9), 0)
+    for _ in range(10):
+        model.infer(frame)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        model.infer(frame)
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
 def format_table(results: dict[str, dict]) -> str:
     cols = ["miou", "class_miou", "dice", "pixel_acc", "boundary_f", "infer_ms_median"]
+    if all("webcam_ms" in r for r in results.values()):
+        cols.append("webcam_ms")
     lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, r in results.items():
         lines.append(f"| {name} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")
@@ -123,6 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
                    help="U-Net input width (height follows the image's aspect, multiple of 32)")
     p.add_argument("--limit", type=int, default=0, help="first N pairs only (0 = all)")
     p.add_argument("--worst", type=Path, default=None, help="write overlays of the worst cases")
+    p.add_argument("--speed", action="store_true",
+                   help="also time infer() on a 1280x720 frame (webcam_ms; idle CPU please)")
+    p.add_argument("--webcam-width", type=int, default=0,
+                   help="U-Net input width for --speed (default: the file's own)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -133,6 +155,9 @@ def main(argv: list[str] | None = None) -> dict:
             model.name = Path(spec).stem if spec.endswith((".pt", ".onnx")) else spec
             results[spec] = evaluate(model, args.data, args.limit, args.worst,
                                      progress=not args.no_progress)
+        if args.speed:
+            with open_model(spec, args.webcam_width or None) as model:
+                results[spec]["webcam_ms"] = webcam_speed(model)
     print(format_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

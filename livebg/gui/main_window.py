@@ -31,7 +31,7 @@ from livebg.gui.controls import ControlPanel, SourceSpec
 from livebg.gui.preview import FrameBridge, PreviewWidget
 from livebg.gui.settings import Settings, load_settings, save_settings, settings_path
 from livebg.gui.workers import BackgroundRunner
-from livebg.pipeline import Pipeline, PipelineConfig, StageStats
+from livebg.pipeline import Pipeline, PipelineConfig, StageStats, pick_fields
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ MAX_CAMERA_INDEX = 5
 STATS_INTERVAL_MS = 500
 STALL_S = 2.0  # no frame for this long while running: say so (e.g. a camera reconnecting)
 ERROR_BANNER_MS = 15000
+# Settings the window keeps and hands to each pipeline it builds (same names in both).
+LIVE_FIELDS = ("blur_strength", "feather", "mirror", "smoothing", "model", "device")
 
 FrameCallback = Callable[[np.ndarray, np.ndarray, StageStats], None]
 PipelineFactory = Callable[[PipelineConfig, FrameCallback], Pipeline]
@@ -154,7 +156,10 @@ class MainWindow(QMainWindow):
         camera_probe: Callable[..., list[int]] | None = probe_cameras,
         assets: Path = ASSETS,
         sinks: Sequence[Any] = (),
+        given: Collection[str] | None = None,
     ) -> None:
+        """``given``: PipelineConfig fields (and ``virtual_cam``) set on the command line; they
+        win over saved settings. None: fields that differ from PipelineConfig's defaults."""
         super().__init__()
         self.setWindowTitle("livebg")
         self.setObjectName("livebg-main")
@@ -163,7 +168,7 @@ class MainWindow(QMainWindow):
         self._vcam_factory = vcam_factory
         self._assets = assets
         self._base_config = config
-        self.state = self._merge_settings(load_settings(self._settings_file), config)
+        self.state = self._merge_settings(load_settings(self._settings_file), config, given)
         self.pipeline: Pipeline | None = None
         self._generation = 0  # bumps on each source change: stale pipeline builds are dropped
         self._vcam: _GuardedSink | None = None
@@ -368,33 +373,44 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(self.state.window_state.encode()))
 
     @staticmethod
-    def _merge_settings(saved: Settings, config: PipelineConfig) -> Settings:
+    def _merge_settings(
+        saved: Settings, config: PipelineConfig, given: Collection[str] | None
+    ) -> Settings:
         """Saved settings, except where the command line asked for something explicitly."""
-        defaults = PipelineConfig()
+        if given is None:
+            defaults = PipelineConfig()
+            given = {
+                f.name
+                for f in dataclasses.fields(config)
+                if getattr(config, f.name) != getattr(defaults, f.name)
+            }
         state = dataclasses.replace(saved)
-
-        def given(name: str) -> bool:
-            return getattr(config, name) != getattr(defaults, name)
-
-        if given("source"):
+        if "source" in given:
             state.source = str(config.source)
-        if given("background"):
+        if "background" in given:
             mode, value = background_to_mode(config.background)
             state.background_mode = mode
             if mode in ("color", "image", "video"):
                 setattr(state, mode, value)
             if mode == "image":
                 state.add_recent_image(value)  # so it has a thumbnail to go back to
-        for name in ("model", "device", "mirror", "blur_strength", "feather"):
-            if given(name):
-                setattr(state, name, getattr(config, name))
-        if given("smoothing") and isinstance(config.smoothing, (int, float)):
-            state.smoothing = float(config.smoothing)
+        for name in LIVE_FIELDS:
+            value = getattr(config, name)
+            if name not in given or value is None:
+                continue
+            if name == "smoothing" and not isinstance(value, (int, float)):
+                continue  # SmoothParams from code: the slider only shows a strength
+            kind = type(getattr(state, name))
+            # The CLI parses --feather/--blur-strength as floats; the sliders take ints.
+            setattr(state, name, round(value) if kind is int else kind(value))
+        if "virtual_cam" in given:
+            # The CLI's sink, if it opened, is adopted; if not, the first source to play
+            # retries the device and, with none, shows the setup hint by the toggle.
+            state.virtual_cam = True
         return state
 
     # ================================================================ pipeline lifecycle
     def _config_for(self, source: SourceSpec) -> PipelineConfig:
-        s = self.state
         return dataclasses.replace(
             self._base_config,
             source=source,
@@ -403,12 +419,7 @@ class MainWindow(QMainWindow):
             drop_frames=True,
             max_frames=None,
             background=self.background_spec(),
-            blur_strength=s.blur_strength,
-            feather=s.feather,
-            mirror=s.mirror,
-            smoothing=s.smoothing,
-            model=s.model,
-            device=s.device,
+            **pick_fields(self.state, LIVE_FIELDS),
         )
 
     def background_spec(self) -> str:
@@ -472,6 +483,8 @@ class MainWindow(QMainWindow):
     def _sync_pipeline(self, pipeline: Pipeline) -> None:
         """Apply choices made while ``pipeline`` was opening (its config was taken before)."""
         s, c = self.state, pipeline.config
+        if (c.model, c.device) != (s.model, s.device):
+            self.set_model(s.model, s.device)
         if c.background != self.background_spec():
             self._apply("Background", lambda p: p.set_background(self.background_spec()))
         for name in ("blur_strength", "feather", "mirror", "smoothing"):
@@ -643,6 +656,10 @@ class MainWindow(QMainWindow):
             self.state.model, self.state.device = name, device
             self.statusBar().showMessage(f"Model: {name} on {device}", 3000)
             self._schedule_save()
+            if self.pipeline is not None and self.pipeline is not pipeline:
+                # The source changed while loading: that pipeline closed the model; load it
+                # into the one playing now.
+                self._sync_pipeline(self.pipeline)
 
         def failed(exc: BaseException) -> None:
             self.show_error(f"Model not changed: {_message(exc)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livebg.capture import quiet_native_stderr
 from livebg.errors import LivebgError
 from livebg.segment import SegmenterBase
 
@@ -26,9 +27,13 @@ class MediaPipeSegmenter(SegmenterBase):
                 "the mediapipe backend is not installed: pip install -e '.[mediapipe]' && "
                 "pip install --no-deps mediapipe==0.10.21"
             ) from exc
-        self._solution = mp.solutions.selfie_segmentation.SelfieSegmentation(
-            model_selection=model_selection)
         self._size = MODEL_SIZES[model_selection]
+        # The graph starts on a native thread that logs to fd 2, and the first process() waits
+        # for it: create and warm up inside the quiet block.
+        with quiet_native_stderr():
+            self._solution = mp.solutions.selfie_segmentation.SelfieSegmentation(
+                model_selection=model_selection)
+            self._solution.process(np.zeros((*self._size[::-1], 3), np.uint8))
         self._closed = False
 
     def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
