@@ -130,3 +130,16 @@ def test_exported_weights_load_in_the_app(tmp_path):
     bad.write_bytes(b"not an onnx file")
     with pytest.raises(LivebgError, match="cannot load U-Net weights"):
         load_segmenter("unet", "cpu", weights=str(bad))
+
+
+def test_fine_tune_from_checkpoint_on_a_subset(tmp_path):
+    data = make_dataset(tmp_path / "data", n=6)
+    common = ["--data", str(data), "--epochs", "1", "--batch-size", "2", "--height", "64",
+              "--width", "64", "--workers", "0", "--no-progress", "--no-pretrained",
+              "--cache-long-side", "128"]
+    train.main([*common, "--out", str(tmp_path / "a")])
+    tuned = train.main([*common, "--out", str(tmp_path / "b"), "--init",
+                        str(tmp_path / "a" / "last.pt"), "--only", "img_0[0-3]"])
+    assert tuned["history"][0]["step"] == 2  # 4 matching pairs / batch 2
+    with pytest.raises(SystemExit, match="matches no pair"):
+        train.main([*common, "--out", str(tmp_path / "c"), "--only", "nothing*"])

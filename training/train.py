@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import json
 import math
 import random
@@ -59,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps-per-epoch", type=int, default=0, help="0 = full epoch (tests)")
     p.add_argument("--resume", default=None, help="checkpoint to continue from (e.g. OUT/last.pt)")
+    p.add_argument("--init", default=None,
+                   help="start from this checkpoint's weights with a fresh optimiser and schedule "
+                        "(fine-tuning)")
+    p.add_argument("--only", default=None, metavar="GLOB",
+                   help="train only on pairs whose stem matches, e.g. 'eg_*'")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -127,7 +133,12 @@ def main(argv: list[str] | None = None) -> dict:
     # --- data -------------------------------------------------------------------------
     progress = not args.no_progress
     backgrounds = load_backgrounds(args.bg_dir)
-    train_set = PortraitDataset(find_pairs(args.data), train_augment(args.height, args.width),
+    pairs = find_pairs(args.data)
+    if args.only:
+        pairs = [p for p in pairs if fnmatch.fnmatch(p.image.stem, args.only)]
+        if not pairs:
+            raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
+    train_set = PortraitDataset(pairs, train_augment(args.height, args.width),
                                 args.cache_long_side, backgrounds, args.paste_prob, progress)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                               drop_last=len(train_set) > args.batch_size,
@@ -144,7 +155,14 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = ModelConfig(arch=args.arch, encoder=args.encoder,
                       decoder_channels=list(args.decoder_channels))
     model = build_model(cfg).to(device)
-    if not args.no_pretrained and not args.resume:
+    if args.init:
+        init = torch.load(args.init, map_location=device, weights_only=True)
+        if ModelConfig.from_dict(init["model_config"]) != cfg:
+            raise SystemExit(f"--init {args.init} has another architecture: "
+                             f"{init['model_config']}")
+        model.load_state_dict(init["model"])
+        print(f"initialised from {args.init} (epoch {init['epoch']})")
+    elif not args.no_pretrained and not args.resume:
         print(f"pretrained encoder: {load_pretrained_encoder(model, cfg)} tensors from ImageNet")
     encoder_params = list(model.encoder.parameters())
     encoder_ids = {id(p) for p in encoder_params}
