@@ -27,23 +27,36 @@ def default_weights(kind: str = "onnx") -> Path | None:
     return path if path.is_file() else None
 
 
-def input_size_for(frame_bgr: np.ndarray, width: int) -> tuple[int, int]:
-    from livebg.model import model_input_size  # torch-free helper
-
-    return model_input_size(frame_bgr.shape[1], frame_bgr.shape[0], width)
-
-
-class _SizeCache:
-    """Model input size per frame size (computed once per resolution)."""
+class _Letterbox:
+    """Aspect-preserving input geometry: scale the frame to ``width`` wide (e.g. 1280×720 →
+    160×90, an exact 8× that INTER_AREA does fast), then pad rows or columns by edge
+    replication to multiples of 32. The mask is cropped back, so nothing is distorted."""
 
     def __init__(self, width: int) -> None:
-        self.width, self._key, self._size = width, None, (width, width)
+        self.width, self._key = width, None
+        self.scaled, self.pad = (width, width), (0, 0, 0, 0)
 
-    def __call__(self, frame_bgr: np.ndarray) -> tuple[int, int]:
+    def update(self, frame_bgr: np.ndarray) -> None:
         key = frame_bgr.shape[:2]
-        if key != self._key:
-            self._key, self._size = key, input_size_for(frame_bgr, self.width)
-        return self._size
+        if key == self._key:
+            return
+        h, w = key
+        scaled_w = self.width
+        scaled_h = max(1, round(self.width * h / w))
+        pad_h, pad_w = -scaled_h % 32, -scaled_w % 32
+        self._key, self.scaled = key, (scaled_w, scaled_h)
+        self.pad = (pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2)
+
+    def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
+        self.update(frame_bgr)
+        small = cv2.resize(frame_bgr, self.scaled, interpolation=cv2.INTER_AREA)
+        if any(self.pad):
+            small = cv2.copyMakeBorder(small, *self.pad, cv2.BORDER_REPLICATE)
+        return small
+
+    def crop(self, mask: np.ndarray) -> np.ndarray:
+        top, bottom, left, right = self.pad
+        return mask[top:mask.shape[0] - bottom, left:mask.shape[1] - right]
 
 
 class OnnxUNet(SegmenterBase):
@@ -70,17 +83,17 @@ class OnnxUNet(SegmenterBase):
         self.config = json.loads(meta.get("config", "{}"))
         width = input_width or int(os.environ.get("LIVEBG_INPUT_WIDTH", 0)) or int(
             meta.get("input_width", DEFAULT_INPUT_WIDTH))
-        self._size = _SizeCache(width)
+        self._geometry = _Letterbox(width)
         self._input = self._session.get_inputs()[0].name
 
     @property
     def input_width(self) -> int:
-        return self._size.width
+        return self._geometry.width
 
     def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
-        small = cv2.resize(frame_bgr, self._size(frame_bgr), interpolation=cv2.INTER_AREA)
+        small = self._geometry.prepare(frame_bgr)
         (prob,) = self._session.run(None, {self._input: small[None]})
-        return prob[0, 0]
+        return self._geometry.crop(prob[0, 0])
 
     def close(self) -> None:
         self._session = None
@@ -111,17 +124,22 @@ class TorchCudaUNet(SegmenterBase):
         self._torch = torch
         self.model = deployable(net, cfg).half().cuda()
         width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
-        self._size = _SizeCache(width)
+        self._geometry = _Letterbox(width)
 
     def infer_tensor(self, frame_bgr: np.ndarray):
-        """Probability as a CUDA fp16 tensor (for a GPU compositor later)."""
+        """Probability as a CUDA fp16 tensor (for a GPU compositor later). Same letterbox
+        geometry as the ONNX path, done on the GPU."""
         torch = self._torch
-        w, h = self._size(frame_bgr)
+        geometry = self._geometry
+        geometry.update(frame_bgr)
+        (w, h), (top, bottom, left, right) = geometry.scaled, geometry.pad
         with torch.inference_mode():
             frame = torch.from_numpy(frame_bgr).cuda(non_blocking=True)
             x = frame.permute(2, 0, 1)[None].half()
             x = torch.nn.functional.interpolate(x, size=(h, w), mode="area")
-            return self.model(x.permute(0, 2, 3, 1))[0, 0]
+            x = torch.nn.functional.pad(x, (left, right, top, bottom), mode="replicate")
+            prob = self.model(x.permute(0, 2, 3, 1))[0, 0]
+            return prob[top:prob.shape[0] - bottom, left:prob.shape[1] - right]
 
     def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
         return self.infer_tensor(frame_bgr).float().cpu().numpy()
