@@ -117,9 +117,3 @@ def deployable(model, cfg: ModelConfig):
 
     return Deployable().eval()
 
-
-def model_input_size(frame_width: int, frame_height: int, width: int) -> tuple[int, int]:
-    """(w, h) for a frame: ``width`` wide, height following the aspect ratio, both
-    multiples of 32 (the U-Net's five stride-2 stages need that)."""
-    height = max(32, round(width * frame_height / frame_width / 32) * 32)
-    return width, height

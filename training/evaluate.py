@@ -35,18 +35,19 @@ class CheckpointSegmenter(SegmenterBase):
     def __init__(self, path: str, input_width: int) -> None:
         import torch
 
-        from livebg.model import deployable, model_input_size
+        from livebg.model import deployable
+        from livebg.segment.unet import Letterbox
         from training.export import load_checkpoint
 
         model, cfg, _ = load_checkpoint(path)
-        self._torch, self._size = torch, model_input_size
-        self.model, self.width = deployable(model, cfg), input_width
+        self._torch, self._geometry = torch, Letterbox(input_width)
+        self.model = deployable(model, cfg)
 
     def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
-        size = self._size(frame_bgr.shape[1], frame_bgr.shape[0], self.width)
-        small = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
+        small = self._geometry.prepare(frame_bgr)  # the same input the app's ONNX path sees
         with self._torch.no_grad():
-            return self.model(self._torch.from_numpy(small)[None])[0, 0].numpy()
+            prob = self.model(self._torch.from_numpy(small)[None])[0, 0].numpy()
+        return self._geometry.crop(prob)
 
 
 def open_model(spec: str, input_width: int | None) -> SegmenterBase:

@@ -742,7 +742,10 @@ class MainWindow(QMainWindow):
 
     def _refresh_images(self) -> None:
         bundled = bundled_backgrounds(self._assets)
-        recent = [p for p in self.state.recent_images if p not in bundled and Path(p).is_file()]
+        # Compare resolved paths: a recent image given as "assets/x.jpg" is a bundled one.
+        bundled_resolved = {Path(p).resolve() for p in bundled}
+        recent = [p for p in self.state.recent_images
+                  if Path(p).is_file() and Path(p).resolve() not in bundled_resolved]
         self.panel.set_images(recent + bundled)
 
     def _remember_image(self, path: str) -> None:

@@ -27,7 +27,7 @@ def default_weights(kind: str = "onnx") -> Path | None:
     return path if path.is_file() else None
 
 
-class _Letterbox:
+class Letterbox:
     """Aspect-preserving input geometry: scale the frame to ``width`` wide (e.g. 1280×720 →
     160×90, an exact 8× that INTER_AREA does fast), then pad rows or columns by edge
     replication to multiples of 32. The mask is cropped back, so nothing is distorted."""
@@ -83,7 +83,7 @@ class OnnxUNet(SegmenterBase):
         self.config = json.loads(meta.get("config", "{}"))
         width = input_width or int(os.environ.get("LIVEBG_INPUT_WIDTH", 0)) or int(
             meta.get("input_width", DEFAULT_INPUT_WIDTH))
-        self._geometry = _Letterbox(width)
+        self._geometry = Letterbox(width)
         self._input = self._session.get_inputs()[0].name
 
     @property
@@ -124,7 +124,7 @@ class TorchCudaUNet(SegmenterBase):
         self._torch = torch
         self.model = deployable(net, cfg).half().cuda()
         width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
-        self._geometry = _Letterbox(width)
+        self._geometry = Letterbox(width)
 
     def infer_tensor(self, frame_bgr: np.ndarray):
         """Probability as a CUDA fp16 tensor (for a GPU compositor later). Same letterbox
