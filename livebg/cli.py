@@ -19,17 +19,18 @@ from typing import Any, NoReturn
 
 from livebg.capture import (
     IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
     check_video_path,
     open_source,
     quiet_cv2,
 )
 from livebg.errors import LivebgError
 from livebg.pipeline import CAMERA_FIELDS, pick_fields
+from livebg.sinks.file import FILE_EXTENSIONS
+
+WRITABLE_VIDEO_EXTENSIONS = tuple(FILE_EXTENSIONS)  # what FileSink can encode
 
 log = logging.getLogger("livebg")
 
-DEVICES = ("auto", "cpu", "cuda")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 _ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -161,7 +162,7 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 def check_models(names: Sequence[str], devices: Sequence[str]) -> None:
     """Typos fail before anything slow is opened, listing the valid names."""
-    from livebg.segment import available_segmenters
+    from livebg.segment import DEVICES, available_segmenters
 
     valid = available_segmenters()
     for name in names:
@@ -202,10 +203,12 @@ def resolve_video_output(output: str, input_path: Path | None) -> Path:
     if out.is_dir():
         check_writable_folder(out, "output")
         return out / f"{input_path.stem if input_path else 'livebg'}.mp4"
-    if out.suffix.lower() not in VIDEO_EXTENSIONS:
+    if out.suffix.lower() not in WRITABLE_VIDEO_EXTENSIONS:
         if out.suffix.lower() in IMAGE_EXTENSIONS:
             raise LivebgError(f"output {out} is a photo name but the input is a video: use .mp4")
-        raise LivebgError(f"output {out} has unsupported type {out.suffix or '(none)'}: use .mp4")
+        kinds = " ".join(WRITABLE_VIDEO_EXTENSIONS)
+        raise LivebgError(
+            f"output {out} has unsupported type {out.suffix or '(none)'}: use one of {kinds}")
     check_writable_folder(out.parent if str(out.parent) else Path("."), "output")
     return out
 

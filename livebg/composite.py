@@ -16,6 +16,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from livebg import capture
 from livebg.errors import LivebgError
 
 __all__ = [
@@ -35,8 +36,9 @@ __all__ = [
 
 BackgroundKind = Literal["blur", "color", "image", "video", "transparent", "none"]
 BACKGROUND_KINDS: tuple[str, ...] = ("blur", "color", "image", "video", "transparent", "none")
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+# What OpenCV reads, as the capture stage defines it (one list for sources and backgrounds).
+IMAGE_EXTENSIONS: tuple[str, ...] = tuple(sorted(capture.IMAGE_EXTENSIONS))
+VIDEO_EXTENSIONS: tuple[str, ...] = tuple(sorted(capture.VIDEO_EXTENSIONS))
 
 # Colour names as #RRGGBB. "green"/"blue" are the chroma-key shades people expect from a
 # virtual background, not the pure primaries.

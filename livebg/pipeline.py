@@ -180,7 +180,6 @@ class Pipeline:
         self._closed = False
         self._in_slot: LatestFrameSlot[Frame] | None = None
         self._out_slot: LatestFrameSlot[tuple[Frame, np.ndarray]] | None = None
-        self._last_mask_shape: tuple[int, ...] | None = None
         self._cached_stats: tuple[float, StageStats] | None = None
         self.frames_captured = 0
         self.frames_written = 0
@@ -437,11 +436,7 @@ class Pipeline:
     def _smooth(self, mask: np.ndarray) -> np.ndarray:
         if self._smoother is None:
             return mask
-        if mask.shape != self._last_mask_shape:
-            # A new segmenter can change the model resolution; old state would not fit.
-            if self._last_mask_shape is not None:
-                self._smoother.reset()
-            self._last_mask_shape = mask.shape
+        # a new segmenter may change the model resolution: the smoother starts over by itself
         return self._smoother.update(mask)
 
     def _render(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -452,9 +447,6 @@ class Pipeline:
     # ----------------------------------------------------------------- stats
     def stats(self) -> StageStats:
         return self._timers.summary(self.dropped)
-
-    def reset_stats(self) -> None:
-        self._timers.reset()
 
     @property
     def dropped(self) -> int:

@@ -36,7 +36,6 @@ from livebg.pipeline import Pipeline, PipelineConfig, StageStats, pick_fields
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MAX_CAMERA_INDEX = 5
 STATS_INTERVAL_MS = 500
 STALL_S = 2.0  # no frame for this long while running: say so (e.g. a camera reconnecting)
@@ -102,10 +101,12 @@ def mode_to_background(mode: str, value: str) -> str:
 
 
 def bundled_backgrounds(assets: Path = ASSETS) -> list[str]:
+    from livebg.composite import IMAGE_EXTENSIONS
+
     folder = assets / "backgrounds"
     if not folder.is_dir():
         return []
-    return [str(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    return [str(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
 
 
 def format_stats(stats: StageStats | None) -> tuple[str, str]:

@@ -63,9 +63,6 @@ class SegmenterBase:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def describe(self) -> str:
-        return f"{self.name} on {self.device}"
-
 
 def _load_unet(device: str, weights: str | None) -> Segmenter:
     from livebg.segment.unet import load_unet

@@ -1,8 +1,9 @@
-"""Outputs for composited frames: a file, a virtual camera, a preview window, or nothing.
+"""Outputs for composited frames: a file, a virtual camera, or nothing (the on-screen
+preview is the desktop app in ``livebg.gui``).
 
 Every sink has ``write(frame)`` (BGR uint8 HxWx3; BGRA is accepted and flattened), an
 idempotent ``close()``, and works as a context manager. ``create_sink(name, **kw)`` builds one
-by name; the backends are imported lazily so e.g. Qt loads only when a window is asked for.
+by name; the backends are imported lazily so e.g. pyvirtualcam loads only when asked for.
 """
 
 from __future__ import annotations
@@ -95,8 +96,7 @@ SINKS: dict[str, str] = {
     "file": "livebg.sinks.file:FileSink",
     "null": "livebg.sinks:NullSink",
     "virtualcam": "livebg.sinks.virtualcam:VirtualCamSink",
-    "window": "livebg.sinks.window:PreviewWindowSink",
-}
+}  # the on-screen preview is the desktop app (livebg.gui), fed by Pipeline.on_frame
 
 
 def available_sinks() -> list[str]:
