@@ -50,7 +50,7 @@ class CheckpointSegmenter(SegmenterBase):
         return self._geometry.crop(prob)
 
 
-def open_model(spec: str, input_width: int | None) -> SegmenterBase:
+def open_model(spec: str, input_width: int) -> SegmenterBase:
     if spec == "mediapipe":
         from livebg.segment.mediapipe import MediaPipeSegmenter
 
@@ -64,7 +64,7 @@ def open_model(spec: str, input_width: int | None) -> SegmenterBase:
 
         return OnnxUNet(Path(spec), threads=1, input_width=input_width)
     if spec.endswith(".pt"):
-        return CheckpointSegmenter(spec, input_width or 192)
+        return CheckpointSegmenter(spec, input_width)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
                      "mediapipe or mediapipe-general")
 
@@ -139,13 +139,12 @@ def main(argv: list[str] | None = None) -> dict:
                    "mediapipe-general")
     p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
     p.add_argument("--input-width", type=int, default=192,
-                   help="U-Net input width (height follows the image's aspect, multiple of 32)")
+                   help="U-Net input width (aspect kept, padded to a multiple of 32)")
     p.add_argument("--limit", type=int, default=0, help="first N pairs only (0 = all)")
     p.add_argument("--worst", type=Path, default=None, help="write overlays of the worst cases")
     p.add_argument("--speed", action="store_true",
-                   help="also time infer() on a 1280x720 frame (webcam_ms; idle CPU please)")
-    p.add_argument("--webcam-width", type=int, default=0,
-                   help="U-Net input width for --speed (default: the file's own)")
+                   help="also time infer() on a 1280x720 frame at the same --input-width "
+                        "(webcam_ms; idle CPU please)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -156,8 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
             model.name = Path(spec).stem if spec.endswith((".pt", ".onnx")) else spec
             results[spec] = evaluate(model, args.data, args.limit, args.worst,
                                      progress=not args.no_progress)
-        if args.speed:
-            with open_model(spec, args.webcam_width or None) as model:
+            if args.speed:
                 results[spec]["webcam_ms"] = webcam_speed(model)
     print(format_table(results))
     if args.json:

@@ -138,8 +138,7 @@ class TorchCudaUNet(SegmenterBase):
             x = frame.permute(2, 0, 1)[None].half()
             x = torch.nn.functional.interpolate(x, size=(h, w), mode="area")
             x = torch.nn.functional.pad(x, (left, right, top, bottom), mode="replicate")
-            prob = self.model(x.permute(0, 2, 3, 1))[0, 0]
-            return prob[top:prob.shape[0] - bottom, left:prob.shape[1] - right]
+            return geometry.crop(self.model(x.permute(0, 2, 3, 1))[0, 0])
 
     def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
         return self.infer_tensor(frame_bgr).float().cpu().numpy()
