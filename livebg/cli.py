@@ -12,7 +12,6 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,7 +24,7 @@ from livebg.capture import (
 )
 from livebg.errors import LivebgError
 from livebg.pipeline import CAMERA_FIELDS, pick_fields
-from livebg.sinks.file import FILE_EXTENSIONS
+from livebg.sinks.file import FILE_EXTENSIONS, check_writable_folder
 
 WRITABLE_VIDEO_EXTENSIONS = tuple(FILE_EXTENSIONS)  # what FileSink can encode
 
@@ -145,19 +144,6 @@ def display_available() -> bool:
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
-
-
-def check_writable_folder(folder: Path, what: str) -> None:
-    """Raise if ``folder`` is missing, not a folder, or cannot take a new file."""
-    if not folder.exists():
-        raise LivebgError(f"{what} folder {folder} does not exist: create it first")
-    if not folder.is_dir():
-        raise LivebgError(f"{what} folder {folder} is not a folder: pick another path")
-    try:  # os.access lies for root and read-only mounts; actually try
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
-        raise LivebgError(f"{what} folder {folder} is not writable: pick another path") from None
 
 
 def check_models(names: Sequence[str], devices: Sequence[str]) -> None:

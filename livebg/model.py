@@ -24,8 +24,20 @@ class ModelConfig:
     arch: str = "unet"
     encoder: str = "tu-efficientnet_lite0"
     decoder_channels: list[int] = field(default_factory=lambda: [32, 24, 16, 12, 8])
+    # Encoder stages used (input sides must be multiples of 2**encoder_depth) and the
+    # resolution the U-Net decoder stops at: 2 = half. The full-resolution block costs ~25%
+    # of the CPU time at webcam sizes; at output_stride 2 training upsamples the logit
+    # bilinearly for the loss, while the deployed graph returns the half-resolution
+    # probability and leaves the upsampling to the app's one mask resize to the frame.
+    encoder_depth: int = 5
+    output_stride: int = 1
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def input_multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 2 ** self.encoder_depth
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -41,15 +53,37 @@ class ModelConfig:
 def build_model(cfg: ModelConfig):
     """Build the network with random weights (see ``load_pretrained_encoder``)."""
     import segmentation_models_pytorch as smp
+    import torch
 
-    common = dict(encoder_name=cfg.encoder, encoder_weights=None, in_channels=3, classes=1)
+    common = dict(encoder_name=cfg.encoder, encoder_weights=None, in_channels=3, classes=1,
+                  encoder_depth=cfg.encoder_depth)
     if cfg.arch == "unet":
-        return smp.Unet(decoder_channels=list(cfg.decoder_channels), **common)
+        model = smp.Unet(decoder_channels=list(cfg.decoder_channels), **common)
+        if cfg.output_stride == 2:
+            from segmentation_models_pytorch.base import SegmentationHead
+
+            model.decoder.blocks = model.decoder.blocks[:-1]
+            model.segmentation_head = SegmentationHead(cfg.decoder_channels[-2], 1)
+            # half-pixel-centred like cv2.resize, so the app's upsampling matches training's
+            model.segmentation_head[1] = torch.nn.Upsample(scale_factor=2, mode="bilinear")
+        elif cfg.output_stride != 1:
+            raise ValueError(f"output_stride must be 1 or 2, not {cfg.output_stride}")
+        _drop_unused_encoder_blocks(model)
+        return model
     if cfg.arch == "fpn":
         return smp.FPN(decoder_pyramid_channels=64, decoder_segmentation_channels=32, **common)
     if cfg.arch == "deeplabv3plus":
         return smp.DeepLabV3Plus(decoder_channels=64, **common)
     raise ValueError(f"unknown architecture {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
+
+
+def _drop_unused_encoder_blocks(model) -> None:
+    """timm builds every EfficientNet stage even when a shallower ``encoder_depth`` reads
+    none of the later ones; cut them so they cost no parameters (or training time)."""
+    features = getattr(model.encoder, "model", None)
+    stage_ends = getattr(features, "_stage_out_idx", None)
+    if stage_ends and hasattr(features, "blocks"):
+        features.blocks = features.blocks[: max(stage_ends)]
 
 
 def lite0_checkpoint_path() -> Path:
@@ -97,8 +131,8 @@ def load_pretrained_encoder(model, cfg: ModelConfig) -> int:
 
 def deployable(model, cfg: ModelConfig):
     """Wrap the network for inference: uint8 BGR N×H×W×3 in, person probability
-    N×1×H×W out. Colour order, scaling and normalisation live inside the graph so
-    the app's pre-processing is a single ``cv2.resize``."""
+    N×1×(H/s)×(W/s) out, s = ``cfg.output_stride``. Colour order, scaling and normalisation
+    live inside the graph so the app's pre-processing is a single ``cv2.resize``."""
     import torch
 
     class Deployable(torch.nn.Module):
@@ -113,7 +147,10 @@ def deployable(model, cfg: ModelConfig):
         def forward(self, frames_bgr: torch.Tensor) -> torch.Tensor:
             x = frames_bgr.permute(0, 3, 1, 2).to(self.mean.dtype)
             x = ((x - self.mean) * self.inv_std).flip(1)  # BGR → RGB
-            return torch.sigmoid(self.net(x))
+            if cfg.output_stride == 1:
+                return torch.sigmoid(self.net(x))
+            net = self.net  # the head's conv without its upsampling (see ModelConfig)
+            return torch.sigmoid(net.segmentation_head[0](net.decoder(net.encoder(x))))
 
     return Deployable().eval()
 

@@ -10,7 +10,7 @@ import pytest
 
 from livebg.errors import LivebgError
 from livebg.segment import available_segmenters, cuda_available, load_segmenter
-from livebg.segment.unet import default_weights
+from livebg.segment.unet import Letterbox, default_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.mp4"
@@ -25,6 +25,28 @@ def first_frame(path: Path, index: int = 0) -> np.ndarray:
     cap.release()
     assert ok, path
     return frame
+
+
+@pytest.mark.parametrize("frame_hw", [(720, 1280), (700, 1280), (768, 1366), (480, 640),
+                                      (1280, 720)])
+@pytest.mark.parametrize("multiple,stride", [(32, 1), (16, 2)])
+def test_letterbox_crop_lines_up_with_the_frame(frame_hw, multiple, stride):
+    """A stand-in network (area-downscale by the output stride) sees the letterboxed frame;
+    the cropped output, resized back, puts a step edge where the frame has it."""
+    h, w = frame_hw
+    frame = np.zeros((h, w, 3), np.uint8)
+    frame[: int(h * 0.3)] = 255
+    frame[:, : int(w * 0.4)] = 255
+    box = Letterbox(128, multiple, stride)
+    small = box.prepare(frame)
+    assert small.shape[0] % multiple == 0 and small.shape[1] % multiple == 0
+    out = cv2.resize(small[..., 0], None, fx=1 / stride, fy=1 / stride,
+                     interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    back = cv2.resize(box.crop(out), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+    tolerance = stride * w / 128 + 1  # one output pixel, in frame pixels
+    row, col = int(h * 0.8), int(w * 0.8)  # in the black quadrant's row and column
+    assert abs(np.argmin(back[row]) - w * 0.4) <= tolerance
+    assert abs(np.argmin(back[:, col]) - h * 0.3) <= tolerance
 
 
 def test_unknown_names_list_the_valid_ones():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,10 +89,11 @@ def test_file_sink_missing_folder_names_it(tmp_path: Path) -> None:
 
 
 def test_file_sink_unwritable_folder_names_it(tmp_path: Path, monkeypatch) -> None:
-    # root can write anywhere, so stand in for a read-only folder through os.access
-    real_access = os.access
-    monkeypatch.setattr(file_sink.os, "access",
-                        lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode))
+    # root can write anywhere, so stand in for a read-only folder: creating a file there fails
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(file_sink.tempfile, "TemporaryFile", refuse)
     with pytest.raises(LivebgError, match="not writable") as err:
         FileSink(tmp_path / "out.mp4", 30, (W, H))
     assert str(tmp_path) in str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -143,3 +144,41 @@ def test_fine_tune_from_checkpoint_on_a_subset(tmp_path):
     assert tuned["history"][0]["step"] == 2  # 4 matching pairs / batch 2
     with pytest.raises(SystemExit, match="matches no pair"):
         train.main([*common, "--out", str(tmp_path / "c"), "--only", "nothing*"])
+
+
+def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, capsys):
+    """The shipped default's shape: 4 encoder stages, decoder stopping at half resolution,
+    initialised from a full U-Net's encoder, exported and letterboxed to multiples of 16."""
+    import torch
+
+    from livebg.segment import load_segmenter
+
+    data = make_dataset(tmp_path / "data", n=4)
+    common = ["--data", str(data), "--epochs", "1", "--batch-size", "4", "--workers", "0",
+              "--no-progress", "--no-pretrained", "--cache-long-side", "128"]
+    train.main([*common, "--height", "64", "--width", "64", "--out", str(tmp_path / "full")])
+    fast = ["--encoder-depth", "4", "--output-stride", "2", "--decoder-channels", "32", "16",
+            "16", "16"]
+    with pytest.raises(SystemExit, match="needs 4 widths"):
+        train.main([*common, *fast[:4], "--decoder-channels", "8", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="multiples of 16"):
+        train.main([*common, *fast, "--height", "72", "--out", str(tmp_path / "x")])
+    train.main([*common, *fast, "--height", "48", "--width", "64", "--out", str(tmp_path / "fast"),
+                "--init", str(tmp_path / "full" / "last.pt")])
+
+    copied = re.search(r"(\d+)/(\d+) tensors copied", capsys.readouterr().out)
+    assert copied and 100 < int(copied[1]) < int(copied[2])  # the encoder, not the new decoder
+    start = torch.load(tmp_path / "fast" / "last.pt", weights_only=True)
+    assert start["model_config"]["encoder_depth"] == 4
+    assert not any(k.startswith("encoder.model.blocks.5") for k in start["model"])  # cut
+    report = export.main([str(tmp_path / "fast" / "last.pt"), "--out", str(tmp_path / "a"),
+                          "--input-width", "64"])
+    assert report["onnx_fp32_graph_max_abs_diff"] < 1e-4
+    assert report["params_m"] < 1.0  # vs 3.1 M for the full U-Net
+
+    seg = load_segmenter("unet", "cpu", weights=str(tmp_path / "a" / "unet.onnx"))
+    frame = np.zeros((360, 640, 3), np.uint8)
+    mask = seg.predict(frame)
+    assert mask.shape == (360, 640)
+    small = seg._geometry.prepare(frame)
+    assert small.shape[:2] == (48, 64)  # 64×36 padded to a multiple of 16, not of 32

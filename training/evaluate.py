@@ -36,11 +36,11 @@ class CheckpointSegmenter(SegmenterBase):
         import torch
 
         from livebg.model import deployable
-        from livebg.segment.unet import Letterbox
+        from livebg.segment.unet import letterbox_for
         from training.export import load_checkpoint
 
         model, cfg, _ = load_checkpoint(path)
-        self._torch, self._geometry = torch, Letterbox(input_width)
+        self._torch, self._geometry = torch, letterbox_for(cfg, input_width)
         self.model = deployable(model, cfg)
 
     def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "mediapipe-general")
     p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
     p.add_argument("--input-width", type=int, default=192,
-                   help="U-Net input width (aspect kept, padded to a multiple of 32)")
+                   help="U-Net input width (aspect kept, padded to the network's stride)")
     p.add_argument("--limit", type=int, default=0, help="first N pairs only (0 = all)")
     p.add_argument("--worst", type=Path, default=None, help="write overlays of the worst cases")
     p.add_argument("--speed", action="store_true",

@@ -37,10 +37,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/latest", help="folder for checkpoints, logs, curves")
     p.add_argument("--arch", default="unet", choices=["unet", "fpn", "deeplabv3plus"])
     p.add_argument("--encoder", default="tu-efficientnet_lite0")
-    p.add_argument("--decoder-channels", type=int, nargs=5, default=[32, 24, 16, 12, 8])
+    p.add_argument("--decoder-channels", type=int, nargs="+", default=[32, 24, 16, 12, 8],
+                   help="one width per decoder block (as many as --encoder-depth)")
+    p.add_argument("--encoder-depth", type=int, default=5, choices=[3, 4, 5],
+                   help="encoder stages used; inputs must be multiples of 2**depth")
+    p.add_argument("--output-stride", type=int, default=1, choices=[1, 2],
+                   help="2: the decoder stops at half resolution (faster on a CPU)")
     p.add_argument("--no-pretrained", action="store_true", help="random encoder init")
-    p.add_argument("--height", type=int, default=256, help="training crop height (multiple of 32)")
-    p.add_argument("--width", type=int, default=192, help="training crop width (multiple of 32)")
+    p.add_argument("--height", type=int, default=256,
+                   help="training crop height (a multiple of 2**depth)")
+    p.add_argument("--width", type=int, default=192,
+                   help="training crop width (a multiple of 2**depth)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -73,6 +80,17 @@ def normalise(images: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     mean = torch.tensor(cfg.mean, device=images.device).view(1, 3, 1, 1) * 255
     std = torch.tensor(cfg.std, device=images.device).view(1, 3, 1, 1) * 255
     return (images.float() - mean) / std
+
+
+def init_from(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """Copy every tensor whose name and shape match, so a smaller variant (e.g. fewer
+    encoder stages, another decoder) starts from a trained model's encoder."""
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise SystemExit("--init checkpoint shares no tensor with this model")
+    model.load_state_dict(usable, strict=False)
+    return f"{len(usable)}/{len(own)} tensors copied"
 
 
 def lr_factor(step: int, total: int, args: argparse.Namespace) -> float:
@@ -153,15 +171,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- model and optimiser ----------------------------------------------------------
     cfg = ModelConfig(arch=args.arch, encoder=args.encoder,
-                      decoder_channels=list(args.decoder_channels))
+                      decoder_channels=list(args.decoder_channels),
+                      encoder_depth=args.encoder_depth, output_stride=args.output_stride)
+    if args.arch == "unet" and len(cfg.decoder_channels) != cfg.encoder_depth:
+        raise SystemExit(f"--decoder-channels needs {cfg.encoder_depth} widths "
+                         f"(--encoder-depth), got {len(cfg.decoder_channels)}")
+    if args.height % cfg.input_multiple or args.width % cfg.input_multiple:
+        raise SystemExit(f"--height/--width must be multiples of {cfg.input_multiple}")
     model = build_model(cfg).to(device)
     if args.init:
         init = torch.load(args.init, map_location=device, weights_only=True)
-        if ModelConfig.from_dict(init["model_config"]) != cfg:
-            raise SystemExit(f"--init {args.init} has another architecture: "
-                             f"{init['model_config']}")
-        model.load_state_dict(init["model"])
-        print(f"initialised from {args.init} (epoch {init['epoch']})")
+        print(f"initialised from {args.init} (epoch {init['epoch']}): "
+              f"{init_from(model, init['model'])}")
     elif not args.no_pretrained and not args.resume:
         print(f"pretrained encoder: {load_pretrained_encoder(model, cfg)} tensors from ImageNet")
     encoder_params = list(model.encoder.parameters())

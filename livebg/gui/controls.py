@@ -144,7 +144,7 @@ class ControlPanel(QWidget):
     def _build_blur_page(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
-        self.blur_slider, row, _ = _slider(1, 60, 16)
+        self.blur_slider, row, _ = _slider(1, 60, Settings.blur_strength)
         self.blur_slider.valueChanged.connect(self.blur_strength_changed)
         form.addRow("Strength", row)
         return page
@@ -215,11 +215,11 @@ class ControlPanel(QWidget):
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
         form.addRow(self.device_note)
-        self.smoothing_slider, row, _ = _slider(0, 95, 70)  # strength must be < 1
+        self.smoothing_slider, row, _ = _slider(0, 95, round(Settings.smoothing * 100))  # < 1
         self.smoothing_slider.setToolTip("Temporal smoothing: higher = less flicker, more lag")
         self.smoothing_slider.valueChanged.connect(lambda v: self.smoothing_changed.emit(v / 100))
         form.addRow("Smoothing", row)
-        self.feather_slider, row, _ = _slider(0, 20, 3)
+        self.feather_slider, row, _ = _slider(0, 20, Settings.feather)
         self.feather_slider.setToolTip("Edge feather in pixels")
         self.feather_slider.valueChanged.connect(self.feather_changed)
         form.addRow("Edge feather", row)

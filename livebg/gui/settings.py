@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from livebg.composite import DEFAULT_BLUR_STRENGTH, DEFAULT_FEATHER
+from livebg.smooth import SmoothParams
+
 SETTINGS_FILE = "settings.json"
 CONFIG_DIR_ENV = "LIVEBG_CONFIG_DIR"  # tests (and portable installs) point this at any dir
 MAX_RECENT = 8
@@ -21,15 +24,15 @@ class Settings:
 
     source: str = ""  # camera index as text, or a video path; "" = what the CLI config says
     background_mode: str = "blur"
-    blur_strength: int = 16  # compositor default (Gaussian sigma in px)
+    blur_strength: int = round(DEFAULT_BLUR_STRENGTH)  # Gaussian sigma in px
     color: str = "#00b140"
     image: str = ""
     video: str = ""
     recent_images: list[str] = field(default_factory=list)
     model: str = "auto"
     device: str = "auto"
-    smoothing: float = 0.7  # SmoothParams default strength
-    feather: int = 3
+    smoothing: float = SmoothParams.strength
+    feather: int = round(DEFAULT_FEATHER)
     mirror: bool = False
     virtual_cam: bool = False
     split_view: bool = False

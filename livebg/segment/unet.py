@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from livebg.errors import LivebgError
+from livebg.model import ModelConfig
 from livebg.segment import SegmenterBase, cuda_available
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -30,10 +31,13 @@ def default_weights(kind: str = "onnx") -> Path | None:
 class Letterbox:
     """Aspect-preserving input geometry: scale the frame to ``width`` wide (e.g. 1280×720 →
     160×90, an exact 8× that INTER_AREA does fast), then pad rows or columns by edge
-    replication to multiples of 32. The mask is cropped back, so nothing is distorted."""
+    replication to multiples of the network's stride (``multiple``: 32, or 16 for a
+    4-stage encoder). ``crop`` cuts the padding off the network's output, which may be
+    ``output_stride`` times smaller than its input, so nothing is distorted."""
 
-    def __init__(self, width: int) -> None:
-        self.width, self._key = width, None
+    def __init__(self, width: int, multiple: int = 32, output_stride: int = 1) -> None:
+        self.width, self.multiple, self.output_stride = width, multiple, output_stride
+        self._key = None
         self.scaled, self.pad = (width, width), (0, 0, 0, 0)
 
     def update(self, frame_bgr: np.ndarray) -> None:
@@ -43,9 +47,15 @@ class Letterbox:
         h, w = key
         scaled_w = self.width
         scaled_h = max(1, round(self.width * h / w))
-        pad_h, pad_w = -scaled_h % 32, -scaled_w % 32
         self._key, self.scaled = key, (scaled_w, scaled_h)
-        self.pad = (pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2)
+        m = self.multiple
+        self.pad = (*self._split(-scaled_h % m), *self._split(-scaled_w % m))
+
+    def _split(self, pad: int) -> tuple[int, int]:
+        # the leading pad on an output-pixel boundary, so the crop of a strided output is exact
+        s = self.output_stride
+        lead = pad // 2 // s * s
+        return lead, pad - lead
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         self.update(frame_bgr)
@@ -55,8 +65,14 @@ class Letterbox:
         return small
 
     def crop(self, mask: np.ndarray) -> np.ndarray:
-        top, bottom, left, right = self.pad
-        return mask[top:mask.shape[0] - bottom, left:mask.shape[1] - right]
+        """The output pixels that cover the scaled frame (the padding cut off)."""
+        s = self.output_stride
+        (w, h), (top, _, left, _) = self.scaled, self.pad
+        return mask[top // s : (top + h + s - 1) // s, left // s : (left + w + s - 1) // s]
+
+
+def letterbox_for(cfg: ModelConfig, width: int) -> Letterbox:
+    return Letterbox(width, cfg.input_multiple, cfg.output_stride)
 
 
 class OnnxUNet(SegmenterBase):
@@ -83,7 +99,7 @@ class OnnxUNet(SegmenterBase):
         self.config = json.loads(meta.get("config", "{}"))
         width = input_width or int(os.environ.get("LIVEBG_INPUT_WIDTH", 0)) or int(
             meta.get("input_width", DEFAULT_INPUT_WIDTH))
-        self._geometry = Letterbox(width)
+        self._geometry = letterbox_for(ModelConfig.from_dict(self.config), width)
         self._input = self._session.get_inputs()[0].name
 
     @property
@@ -110,7 +126,7 @@ class TorchCudaUNet(SegmenterBase):
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from livebg.model import ModelConfig, build_model, deployable
+        from livebg.model import build_model, deployable
 
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -124,7 +140,7 @@ class TorchCudaUNet(SegmenterBase):
         self._torch = torch
         self.model = deployable(net, cfg).half().cuda()
         width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
-        self._geometry = Letterbox(width)
+        self._geometry = letterbox_for(cfg, width)
 
     def infer_tensor(self, frame_bgr: np.ndarray):
         """Probability as a CUDA fp16 tensor (for a GPU compositor later). Same letterbox

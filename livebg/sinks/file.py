@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -18,15 +19,18 @@ __all__ = ["FILE_EXTENSIONS", "FileSink"]
 FILE_EXTENSIONS: dict[str, str] = {".mp4": "mp4v", ".avi": "mp4v", ".mov": "mp4v", ".mkv": "mp4v"}
 
 
-def check_output_folder(path: Path) -> None:
-    """Raise ``LivebgError`` naming the folder when ``path`` cannot be created there."""
-    folder = path.parent if str(path.parent) else Path(".")
+def check_writable_folder(folder: Path, what: str = "output") -> None:
+    """Raise ``LivebgError`` naming ``folder`` if it is missing, not a folder, or cannot
+    take a new file. Tries a real temp file: ``os.access`` lies for root and read-only mounts."""
+    if not folder.exists():
+        raise LivebgError(f"{what} folder {folder} does not exist: create it first")
     if not folder.is_dir():
-        raise LivebgError(f"output folder does not exist: {folder} (create it first)")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise LivebgError(
-            f"output folder is not writable: {folder} (pick another folder or fix permissions)"
-        )
+        raise LivebgError(f"{what} folder {folder} is not a folder: pick another path")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise LivebgError(f"{what} folder {folder} is not writable: pick another path") from None
 
 
 class FileSink(SinkBase):
@@ -45,7 +49,7 @@ class FileSink(SinkBase):
             )
         if min(self.size) <= 0:
             raise ValueError(f"size must be positive (width, height), got {size}")
-        check_output_folder(self.path)
+        check_writable_folder(self.path.parent if str(self.path.parent) else Path("."))
         fourcc = cv2.VideoWriter_fourcc(*FILE_EXTENSIONS[ext])
         self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
             str(self.path), fourcc, self.fps, self.size
