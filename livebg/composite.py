@@ -18,6 +18,7 @@ import numpy as np
 
 from livebg import capture
 from livebg.errors import LivebgError
+from livebg.resize import downscale
 
 __all__ = [
     "BACKGROUND_KINDS",
@@ -240,10 +241,7 @@ def blur_background(
     """
     h, w = frame.shape[:2]
     ds = _blur_downscale(strength)
-    small = frame
-    for _ in range(ds.bit_length() - 1):  # exact 2x INTER_LINEAR steps average 2x2 blocks
-        small = cv2.resize(small, (max(1, small.shape[1] // 2), max(1, small.shape[0] // 2)),
-                           interpolation=cv2.INTER_LINEAR)
+    small = downscale(frame, (max(1, w // ds), max(1, h // ds)))
     sh, sw = small.shape[:2]
     person = cv2.resize(mask.astype(np.float32, copy=False), (sw, sh),
                         interpolation=cv2.INTER_AREA)

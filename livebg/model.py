@@ -17,6 +17,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ARCHITECTURES = ("unet", "fpn", "deeplabv3plus")
+DECODER_BLOCKS = ("conv", "separable")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ModelConfig:
     # probability and leaves the upsampling to the app's one mask resize to the frame.
     encoder_depth: int = 5
     output_stride: int = 1
+    decoder_block: str = "conv"  # "conv": smp's two 3×3; "separable": livebg.model_blocks
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -68,6 +70,15 @@ def build_model(cfg: ModelConfig):
             model.segmentation_head[1] = torch.nn.Upsample(scale_factor=2, mode="bilinear")
         elif cfg.output_stride != 1:
             raise ValueError(f"output_stride must be 1 or 2, not {cfg.output_stride}")
+        if cfg.decoder_block == "separable":
+            from livebg.model_blocks import SeparableDecoderBlock
+
+            for i, block in enumerate(model.decoder.blocks):  # same widths, lighter convs
+                model.decoder.blocks[i] = SeparableDecoderBlock(
+                    block.conv1[0].in_channels, block.conv2[0].out_channels)
+        elif cfg.decoder_block != "conv":
+            raise ValueError(f"unknown decoder block {cfg.decoder_block!r}; valid: "
+                             f"{', '.join(DECODER_BLOCKS)}")
         _drop_unused_encoder_blocks(model)
         return model
     if cfg.arch == "fpn":
@@ -129,6 +140,19 @@ def load_pretrained_encoder(model, cfg: ModelConfig) -> int:
     return len(usable)
 
 
+def one_channel_conv(conv, x):
+    """``conv(x)`` for a convolution with one output channel, as a depthwise convolution
+    summed over channels: the same numbers, but ONNX Runtime's blocked CPU layout would
+    otherwise compute 16 output channels and keep one (the head was the slowest node)."""
+    import torch.nn.functional as F
+
+    channels = conv.in_channels
+    per_channel = F.conv2d(x, conv.weight.view(channels, 1, *conv.kernel_size),
+                           padding=conv.padding, groups=channels)
+    out = per_channel.sum(dim=1, keepdim=True)
+    return out if conv.bias is None else out + conv.bias.view(1, -1, 1, 1)
+
+
 def deployable(model, cfg: ModelConfig):
     """Wrap the network for inference: uint8 BGR N×H×W×3 in, person probability
     N×1×(H/s)×(W/s) out, s = ``cfg.output_stride``. Colour order, scaling and normalisation
@@ -150,7 +174,8 @@ def deployable(model, cfg: ModelConfig):
             if cfg.output_stride == 1:
                 return torch.sigmoid(self.net(x))
             net = self.net  # the head's conv without its upsampling (see ModelConfig)
-            return torch.sigmoid(net.segmentation_head[0](net.decoder(net.encoder(x))))
+            return torch.sigmoid(one_channel_conv(net.segmentation_head[0],
+                                                  net.decoder(net.encoder(x))))
 
     return Deployable().eval()
 

@@ -76,6 +76,18 @@ def test_metrics_and_losses_on_known_masks():
     assert good < 0.1 < bad
 
 
+def test_one_channel_head_as_depthwise_sum_is_the_same_convolution():
+    import torch
+
+    from livebg.model import one_channel_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(16, 1, 3, padding=1)
+    x = torch.randn(2, 16, 20, 30)
+    with torch.no_grad():
+        assert torch.allclose(one_channel_conv(conv, x), conv(x), atol=1e-5)
+
+
 def test_train_one_epoch_then_evaluate_and_export(tmp_path):
     data = make_dataset(tmp_path / "data", n=8)
     out = tmp_path / "run"
@@ -147,8 +159,9 @@ def test_fine_tune_from_checkpoint_on_a_subset(tmp_path):
 
 
 def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, capsys):
-    """The shipped default's shape: 4 encoder stages, decoder stopping at half resolution,
-    initialised from a full U-Net's encoder, exported and letterboxed to multiples of 16."""
+    """The shipped default's shape: 4 encoder stages, a separable decoder stopping at half
+    resolution, initialised from a full U-Net's encoder and distilled from it (whose stride
+    of 32 the 48-row crops do not fit), exported and letterboxed to multiples of 16."""
     import torch
 
     from livebg.segment import load_segmenter
@@ -158,18 +171,21 @@ def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, cap
               "--no-progress", "--no-pretrained", "--cache-long-side", "128"]
     train.main([*common, "--height", "64", "--width", "64", "--out", str(tmp_path / "full")])
     fast = ["--encoder-depth", "4", "--output-stride", "2", "--decoder-channels", "32", "16",
-            "16", "16"]
+            "16", "16", "--decoder-block", "separable"]
     with pytest.raises(SystemExit, match="needs 4 widths"):
         train.main([*common, *fast[:4], "--decoder-channels", "8", "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit, match="multiples of 16"):
         train.main([*common, *fast, "--height", "72", "--out", str(tmp_path / "x")])
-    train.main([*common, *fast, "--height", "48", "--width", "64", "--out", str(tmp_path / "fast"),
-                "--init", str(tmp_path / "full" / "last.pt")])
+    full = str(tmp_path / "full" / "last.pt")
+    result = train.main([*common, *fast, "--height", "48", "--width", "64", "--init", full,
+                         "--teacher", full, "--out", str(tmp_path / "fast")])  # distilled
+    assert np.isfinite(result["history"][0]["train_loss"])
 
     copied = re.search(r"(\d+)/(\d+) tensors copied", capsys.readouterr().out)
     assert copied and 100 < int(copied[1]) < int(copied[2])  # the encoder, not the new decoder
     start = torch.load(tmp_path / "fast" / "last.pt", weights_only=True)
     assert start["model_config"]["encoder_depth"] == 4
+    assert start["model_config"]["decoder_block"] == "separable"
     assert not any(k.startswith("encoder.model.blocks.5") for k in start["model"])  # cut
     report = export.main([str(tmp_path / "fast" / "last.pt"), "--out", str(tmp_path / "a"),
                           "--input-width", "64"])

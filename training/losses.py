@@ -1,4 +1,5 @@
-"""Segmentation losses: BCE + soft IoU, with extra weight in a band around the edge."""
+"""Segmentation losses: BCE + soft IoU, with extra weight in a band around the edge;
+optionally a distillation term towards a larger teacher's probabilities."""
 
 from __future__ import annotations
 
@@ -38,3 +39,9 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, edge_weight: f
     region_loss = soft_iou_loss(probs, target) if region == "iou" else dice_loss(probs, target)
     total = bce + region_loss
     return total, {"bce": bce.item(), region: region_loss.item()}
+
+
+def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
+    """BCE towards a teacher's soft probabilities: they carry how sure the larger model is
+    near the outline, which hard 0/1 masks cannot tell a small student."""
+    return F.binary_cross_entropy_with_logits(logits, teacher_probs)

@@ -7,6 +7,7 @@ import numpy as np
 
 from livebg.capture import quiet_native_stderr
 from livebg.errors import LivebgError
+from livebg.resize import downscale
 from livebg.segment import SegmenterBase
 
 # Each model's own input size (0 = general 256×256, 1 = landscape 256×144): feeding it
@@ -37,7 +38,7 @@ class MediaPipeSegmenter(SegmenterBase):
         self._closed = False
 
     def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
-        small = cv2.resize(frame_bgr, self._size, interpolation=cv2.INTER_AREA)
+        small = downscale(frame_bgr, self._size)
         result = self._solution.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
         return np.asarray(result.segmentation_mask, dtype=np.float32)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from livebg.errors import LivebgError
 from livebg.model import ModelConfig
+from livebg.resize import downscale
 from livebg.segment import SegmenterBase, cuda_available
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -30,7 +31,7 @@ def default_weights(kind: str = "onnx") -> Path | None:
 
 class Letterbox:
     """Aspect-preserving input geometry: scale the frame to ``width`` wide (e.g. 1280×720 →
-    160×90, an exact 8× that INTER_AREA does fast), then pad rows or columns by edge
+    160×90 by three 2× halvings, see ``livebg.resize``), then pad rows or columns by edge
     replication to multiples of the network's stride (``multiple``: 32, or 16 for a
     4-stage encoder). ``crop`` cuts the padding off the network's output, which may be
     ``output_stride`` times smaller than its input, so nothing is distorted."""
@@ -59,7 +60,7 @@ class Letterbox:
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         self.update(frame_bgr)
-        small = cv2.resize(frame_bgr, self.scaled, interpolation=cv2.INTER_AREA)
+        small = downscale(frame_bgr, self.scaled)
         if any(self.pad):
             small = cv2.copyMakeBorder(small, *self.pad, cv2.BORDER_REPLICATE)
         return small
