@@ -107,3 +107,21 @@ def test_cuda_fp16_matches_onnx_cpu():
         a, b = cpu.infer(frame), gpu.infer(frame)
     assert a.shape == b.shape
     assert np.mean((a > 0.5) != (b > 0.5)) < 0.01
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_fp16_path_matches_onnx(device):
+    """The CUDA path's code (fp16 weights from unet.safetensors, letterbox done in torch,
+    strided crop) gives the ONNX path's mask; on the CPU where there is no GPU."""
+    pytest.importorskip("segmentation_models_pytorch")
+    from livebg.segment.unet import OnnxUNet, TorchUNet
+
+    weights = default_weights("safetensors")
+    if weights is None:
+        pytest.skip("no unet.safetensors")
+    frame = first_frame(SHARED / "videos" / "s18.mp4" if SHARED.is_dir() else SAMPLE, 30)
+    with TorchUNet(weights, device=device) as torch_path, OnnxUNet(default_weights()) as onnx:
+        a, b = torch_path.infer(frame), onnx.infer(frame)
+    assert a.shape == b.shape and a.dtype == np.float32
+    assert np.abs(a - b).max() < 0.05 and np.mean((a > 0.5) != (b > 0.5)) < 0.005
+    assert 0.1 < (a > 0.5).mean() < 0.9  # a person was found, not an empty or full mask

@@ -116,13 +116,14 @@ class OnnxUNet(SegmenterBase):
         self._session = None
 
 
-class TorchCudaUNet(SegmenterBase):
-    """fp16 on the GPU. The frame is uploaded once as uint8 and resized there."""
+class TorchUNet(SegmenterBase):
+    """fp16 torch on the GPU: the frame is uploaded once as uint8 and resized there.
+    The app uses it on CUDA only; ``device="cpu"`` runs the same code where no GPU is
+    (tests: fp16 convolutions on a CPU are correct but slow)."""
 
     name = "unet"
-    device = "cuda"
 
-    def __init__(self, path: Path, input_width: int | None = None) -> None:
+    def __init__(self, path: Path, input_width: int | None = None, device: str = "cuda") -> None:
         import torch
         from safetensors import safe_open
         from safetensors.torch import load_file
@@ -138,20 +139,20 @@ class TorchCudaUNet(SegmenterBase):
             net.load_state_dict({k: v.float() for k, v in state.items()})
         except Exception as exc:
             raise LivebgError(f"cannot load U-Net weights {path}: {exc}; {EXPORT_HINT}") from exc
-        self._torch = torch
-        self.model = deployable(net, cfg).half().cuda()
+        self._torch, self.device = torch, device
+        self.model = deployable(net, cfg).half().to(device)
         width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
         self._geometry = letterbox_for(cfg, width)
 
     def infer_tensor(self, frame_bgr: np.ndarray):
-        """Probability as a CUDA fp16 tensor (for a GPU compositor later). Same letterbox
-        geometry as the ONNX path, done on the GPU."""
+        """Probability as an fp16 tensor on the device (for a GPU compositor later). Same
+        letterbox geometry as the ONNX path, done on the device."""
         torch = self._torch
         geometry = self._geometry
         geometry.update(frame_bgr)
         (w, h), (top, bottom, left, right) = geometry.scaled, geometry.pad
         with torch.inference_mode():
-            frame = torch.from_numpy(frame_bgr).cuda(non_blocking=True)
+            frame = torch.from_numpy(frame_bgr).to(self.device, non_blocking=True)
             x = frame.permute(2, 0, 1)[None].half()
             x = torch.nn.functional.interpolate(x, size=(h, w), mode="area")
             x = torch.nn.functional.pad(x, (left, right, top, bottom), mode="replicate")
@@ -178,7 +179,7 @@ def load_unet(device: str = "auto", weights: str | None = None) -> SegmenterBase
         if path is None or path.suffix != ".safetensors":
             raise LivebgError("the CUDA path needs fp16 weights (unet.safetensors); "
                               + EXPORT_HINT)
-        return TorchCudaUNet(path)
+        return TorchUNet(path)
     path = Path(weights) if weights else default_weights("onnx")
     if path is None:
         raise LivebgError("no trained U-Net weights in assets/ (unet.onnx): use --model "
