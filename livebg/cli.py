@@ -195,7 +195,7 @@ def resolve_video_output(output: str, input_path: Path | None) -> Path:
         kinds = " ".join(WRITABLE_VIDEO_EXTENSIONS)
         raise LivebgError(
             f"output {out} has unsupported type {out.suffix or '(none)'}: use one of {kinds}")
-    check_writable_folder(out.parent if str(out.parent) else Path("."), "output")
+    check_writable_folder(out.parent, "output")  # "x.mp4".parent is "."
     return out
 
 

@@ -25,8 +25,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from livebg.model import ModelConfig, build_model, load_pretrained_encoder
+from livebg.model import (
+    ARCHITECTURES,
+    DECODER_BLOCKS,
+    ModelConfig,
+    build_model,
+    load_pretrained_encoder,
+)
 from training.data import PortraitDataset, eval_resize, find_pairs, load_backgrounds, train_augment
+from training.export import load_checkpoint
 from training.losses import distillation_loss, segmentation_loss
 from training.metrics import MetricAccumulator
 
@@ -36,13 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
     p.add_argument("--val", nargs="+", default=None, help="validation roots (images/ + masks/)")
     p.add_argument("--out", default="runs/latest", help="folder for checkpoints, logs, curves")
-    p.add_argument("--arch", default="unet", choices=["unet", "fpn", "deeplabv3plus"])
+    p.add_argument("--arch", default="unet", choices=ARCHITECTURES)
     p.add_argument("--encoder", default="tu-efficientnet_lite0")
     p.add_argument("--decoder-channels", type=int, nargs="+", default=[32, 24, 16, 12, 8],
-                   help="one width per decoder block (as many as --encoder-depth)")
+                   help="one width per decoder block (as many as --encoder-depth; with "
+                        "--output-stride 2 the last, full-resolution block is dropped)")
     p.add_argument("--encoder-depth", type=int, default=5, choices=[3, 4, 5],
                    help="encoder stages used; inputs must be multiples of 2**depth")
-    p.add_argument("--decoder-block", default="conv", choices=["conv", "separable"],
+    p.add_argument("--decoder-block", default="conv", choices=DECODER_BLOCKS,
                    help="separable: depthwise + pointwise convolutions (~30%% faster on a CPU)")
     p.add_argument("--output-stride", type=int, default=1, choices=[1, 2],
                    help="2: the decoder stops at half resolution (faster on a CPU)")
@@ -204,11 +212,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"pretrained encoder: {load_pretrained_encoder(model, cfg)} tensors from ImageNet")
     teacher = None
     if args.teacher:
-        ckpt = torch.load(args.teacher, map_location=device, weights_only=True)
-        teacher = build_model(ModelConfig.from_dict(ckpt["model_config"])).to(device)
-        teacher.load_state_dict(ckpt["model"])
-        teacher.eval().requires_grad_(False)
-        teacher_multiple = ModelConfig.from_dict(ckpt["model_config"]).input_multiple
+        teacher, teacher_cfg, ckpt = load_checkpoint(args.teacher)
+        teacher.to(device).requires_grad_(False)
+        teacher_multiple = teacher_cfg.input_multiple
         print(f"distilling from {args.teacher} (epoch {ckpt['epoch']})")
     encoder_params = list(model.encoder.parameters())
     encoder_ids = {id(p) for p in encoder_params}

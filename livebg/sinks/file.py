@@ -49,7 +49,7 @@ class FileSink(SinkBase):
             )
         if min(self.size) <= 0:
             raise ValueError(f"size must be positive (width, height), got {size}")
-        check_writable_folder(self.path.parent if str(self.path.parent) else Path("."))
+        check_writable_folder(self.path.parent)  # "x.mp4".parent is "."
         fourcc = cv2.VideoWriter_fourcc(*FILE_EXTENSIONS[ext])
         self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
             str(self.path), fourcc, self.fps, self.size
