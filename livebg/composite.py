@@ -18,7 +18,7 @@ import numpy as np
 
 from livebg import capture
 from livebg.errors import LivebgError
-from livebg.resize import downscale
+from livebg.resize import Thumbnails, downscale_shared
 
 __all__ = [
     "BACKGROUND_KINDS",
@@ -230,7 +230,11 @@ def _blur_downscale(strength: float) -> int:
 
 
 def blur_background(
-    frame: np.ndarray, mask: np.ndarray, strength: float, out: np.ndarray | None = None
+    frame: np.ndarray,
+    mask: np.ndarray,
+    strength: float,
+    out: np.ndarray | None = None,
+    thumbnails: Thumbnails | None = None,
 ) -> np.ndarray:
     """Blurred frame with the person left out, so a bright person does not glow into it.
 
@@ -241,15 +245,20 @@ def blur_background(
     """
     h, w = frame.shape[:2]
     ds = _blur_downscale(strength)
-    small = downscale(frame, (max(1, w // ds), max(1, h // ds)))
+    size = (max(1, w // ds), max(1, h // ds))
+    if thumbnails is not None and thumbnails.image is frame:
+        # the segmenter's input (160×90 of 720p or 540p) will do when at most 2× finer
+        size = thumbnails.made_between(size, (2 * size[0], 2 * size[1])) or size
+    small = downscale_shared(frame, size, thumbnails)
     sh, sw = small.shape[:2]
+    scale = sw / w
     person = cv2.resize(mask.astype(np.float32, copy=False), (sw, sh),
                         interpolation=cv2.INTER_AREA)
-    radius = max(1, round(_PERSON_MARGIN_PX / ds))
+    radius = max(1, round(_PERSON_MARGIN_PX * scale))
     person = cv2.dilate(person, cv2.getStructuringElement(
         cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
     weight = cv2.max(cv2.subtract(1.0, person), 1.0 / 255)  # floor: never divide by ~0
-    sigma = max(strength / ds, 0.5)
+    sigma = max(strength * scale, 0.5)
     num = cv2.GaussianBlur(cv2.multiply(small.astype(np.float32), cv2.merge((weight,) * 3)),
                            (0, 0), sigma)
     den = cv2.GaussianBlur(weight, (0, 0), sigma)
@@ -403,8 +412,11 @@ class Compositor:
         self._bg_cache = (spec, size, bg)
         return bg
 
-    def apply(self, frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Composite one frame. ``frame`` BGR uint8 HxWx3; ``mask`` float32 hxw in [0,1]."""
+    def apply(
+        self, frame: np.ndarray, mask: np.ndarray, thumbnails: Thumbnails | None = None
+    ) -> np.ndarray:
+        """Composite one frame. ``frame`` BGR uint8 HxWx3; ``mask`` float32 hxw in [0,1];
+        ``thumbnails``: the frame's shared downscales, if the caller keeps them."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected a BGR uint8 HxWx3 frame, got {frame.dtype} {frame.shape}")
         spec, video, mirror = self._spec, self._video, self.mirror
@@ -422,7 +434,7 @@ class Compositor:
         if spec.kind == "transparent":
             return cv2.merge((*cv2.split(frame), alpha))
         if spec.kind == "blur":
-            bg = blur_background(frame, mask, self.blur_strength, out=scratch.background)
+            bg = blur_background(frame, mask, self.blur_strength, scratch.background, thumbnails)
         elif spec.kind == "video" and video is not None:
             bg = video.next_frame(size)
         else:

@@ -7,10 +7,12 @@ This is the only module in livebg that starts threads:
 * output thread: ``out_slot`` → mask smoothing (at model resolution: cheap) → compositing
   (the compositor resizes the mask) → every sink → ``on_frame`` callback
 
-so capture, inference and output overlap. Hand-off between threads is a one-slot
-``LatestFrameSlot``. Cameras and real-time playback use "latest frame wins" (stale frames are
-dropped, latency stays low). A file read as fast as possible (an ``--output`` job, a benchmark)
-uses blocking hand-off instead, so every input frame reaches the output.
+so capture, inference and output overlap. Each frame travels with its ``Thumbnails``, so a
+downscale both the segmenter and the compositor need (160×90 of a 720p frame) is made once.
+Hand-off between threads is a one-slot ``LatestFrameSlot``. Cameras and real-time playback use
+"latest frame wins" (stale frames are dropped, latency stays low). A file read as fast as
+possible (an ``--output`` job, a benchmark) uses blocking hand-off instead, so every input frame
+reaches the output.
 
 Errors in a worker thread stop the pipeline and are re-raised from ``run()``/``join()`` as a
 one-line ``LivebgError``; Ctrl-C stops it cleanly. Every resource is closed exactly once.
@@ -31,6 +33,7 @@ import numpy as np
 
 from livebg.capture import FrameSource, LatestFrameSlot, open_source, parse_camera
 from livebg.errors import LivebgError
+from livebg.resize import Thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,10 @@ class Frame:
     index: int
     t_capture: float  # time.perf_counter() when read() returned
     image: np.ndarray
+    thumbnails: Thumbnails = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.thumbnails = Thumbnails(self.image)
 
 
 @dataclass(frozen=True)
@@ -402,7 +409,7 @@ class Pipeline:
         while (frame := self._take(self._in_slot)) is not None:
             t0 = time.perf_counter()
             with self._seg_lock:
-                mask = self._segmenter.infer(frame.image)
+                mask = self._segmenter.infer(frame.image, frame.thumbnails)
             self._record(frame.index, "inference", (time.perf_counter() - t0) * 1e3)
             if not self._hand_off(self._out_slot, (frame, mask)):
                 break
@@ -415,7 +422,7 @@ class Pipeline:
                 t0 = time.perf_counter()
                 mask = self._smooth(mask)
                 t1 = time.perf_counter()
-                out = self._render(frame.image, mask)
+                out = self._render(frame, mask)
                 t2 = time.perf_counter()
                 for sink in self._sinks:
                     sink.write(out)
@@ -439,10 +446,10 @@ class Pipeline:
         # a new segmenter may change the model resolution: the smoother starts over by itself
         return self._smoother.update(mask)
 
-    def _render(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _render(self, frame: Frame, mask: np.ndarray) -> np.ndarray:
         if self.config.mask_only:
-            return mask_to_bgr(mask, image.shape[1::-1], mirror=self.config.mirror)
-        return self._compositor.apply(image, mask)
+            return mask_to_bgr(mask, frame.image.shape[1::-1], mirror=self.config.mirror)
+        return self._compositor.apply(frame.image, mask, frame.thumbnails)
 
     # ----------------------------------------------------------------- stats
     def stats(self) -> StageStats:

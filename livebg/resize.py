@@ -1,4 +1,4 @@
-"""Downscaling shared by the segmenters and the compositor."""
+"""Downscaling shared by the segmenters and the compositor, and per-frame sharing of it."""
 
 from __future__ import annotations
 
@@ -18,3 +18,46 @@ def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if image.shape[1] != w or image.shape[0] != h:
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     return image
+
+
+class Thumbnails:
+    """One frame's downscaled copies, each made once and shared by the stages.
+
+    The U-Net's input and the blur background are both 1/8 of a 720p frame (160×90):
+    handing this object along with the frame saves one resize per frame. Each stage reads
+    it after the previous one handed the frame over, so it needs no lock.
+    """
+
+    __slots__ = ("image", "_made")
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self._made: dict[tuple[int, int], np.ndarray] = {}
+
+    def get(self, size: tuple[int, int]) -> np.ndarray:
+        """``downscale(image, size)``, computed on the first call for that size. Callers
+        must not write to the result: the next stage may read it."""
+        small = self._made.get(size)
+        if small is None:
+            small = self._made[size] = downscale(self.image, size)
+        return small
+
+    def made_between(
+        self, smallest: tuple[int, int], largest: tuple[int, int]
+    ) -> tuple[int, int] | None:
+        """The size (w, h) of a thumbnail already made within these bounds, if any: a stage
+        whose work does not need an exact size (a blur) can take the one that exists."""
+        for w, h in self._made:
+            if smallest[0] <= w <= largest[0] and smallest[1] <= h <= largest[1]:
+                return (w, h)
+        return None
+
+
+def downscale_shared(
+    image: np.ndarray, size: tuple[int, int], thumbnails: Thumbnails | None
+) -> np.ndarray:
+    """``thumbnails.get(size)`` when the caller was given ``image``'s thumbnails, else
+    ``downscale(image, size)``."""
+    if thumbnails is not None and thumbnails.image is image:
+        return thumbnails.get(size)
+    return downscale(image, size)

@@ -97,7 +97,7 @@ class FakeSegmenter:
         self.calls = 0
         self.close_calls = 0
 
-    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
+    def infer(self, frame_bgr: np.ndarray, thumbnails: object = None) -> np.ndarray:
         import time
 
         if self.fail_at is not None and self.calls >= self.fail_at:

@@ -219,6 +219,14 @@ def test_file_realtime_sleeps_to_the_file_fps(clip: Path) -> None:
     assert len(clock.sleeps) == 23
 
 
+def test_file_decodes_on_one_thread(clip: Path) -> None:
+    """The pipeline already decodes in parallel with the other stages; FFmpeg's own frame
+    threads would only add CPU (and the pipeline's decode would still be one frame at a time)."""
+    with VideoFileSource(clip, realtime=False) as src:
+        assert src._cap.get(cv2.CAP_PROP_N_THREADS) == 1
+        assert src.read() is not None
+
+
 def test_file_as_fast_as_possible_never_sleeps(clip: Path) -> None:
     clock = FakeClock()
     with VideoFileSource(clip, realtime=False, clock=clock, sleep=clock.sleep) as src:

@@ -89,7 +89,7 @@ class FakeSegmenter:
         self.mask = np.zeros((36, 64), np.float32)
         self.mask[7:, 35:58] = 1.0
 
-    def infer(self, frame: np.ndarray) -> np.ndarray:
+    def infer(self, frame: np.ndarray, thumbnails: object = None) -> np.ndarray:
         return self.mask.copy()
 
     def predict(self, frame: np.ndarray) -> np.ndarray:

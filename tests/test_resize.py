@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livebg.resize import downscale
+from livebg.resize import Thumbnails, downscale, downscale_shared
 
 PHOTO = Path(__file__).resolve().parents[1] / "assets" / "backgrounds" / "office.jpg"
 
@@ -46,3 +46,17 @@ def test_downscale_same_size_is_the_input_and_mask_sized_inputs_work():
     mask[:, :640] = 1
     small = downscale(mask, (160, 90))
     assert small.shape == (90, 160) and small[:, :79].min() == 1 and small[:, 81:].max() == 0
+
+
+def test_thumbnails_are_made_once_per_size_and_only_for_their_own_frame():
+    frame = textured(1280, 720)
+    thumbnails = Thumbnails(frame)
+    small = thumbnails.get((160, 90))
+    assert np.array_equal(small, downscale(frame, (160, 90)))
+    assert thumbnails.get((160, 90)) is small  # the second stage gets the same array
+    assert downscale_shared(frame, (160, 90), thumbnails) is small
+    other = frame[:, ::-1]  # e.g. the mirrored frame: same shape, another picture
+    flipped = downscale_shared(other, (160, 90), thumbnails)
+    assert flipped is not small and np.array_equal(flipped, downscale(other, (160, 90)))
+    assert np.array_equal(downscale_shared(frame, (256, 144), None),
+                          downscale(frame, (256, 144)))

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from livebg.composite import Compositor
 from livebg.errors import LivebgError
+from livebg.resize import Thumbnails
 from livebg.segment import available_segmenters, cuda_available, load_segmenter
 from livebg.segment.unet import Letterbox, default_weights
 
@@ -82,6 +84,31 @@ def test_shipped_unet_finds_the_person_in_the_sample_clip(device):
     h, w = mask.shape
     assert mask[: h // 4, : w // 4].mean() < 0.1
     assert mask[int(h * 0.85):, int(w * 0.5):int(w * 0.75)].mean() > 0.8
+
+
+@pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
+@pytest.mark.parametrize("size", [(1280, 720), (960, 540)])
+def test_unet_and_blur_share_one_thumbnail(size):
+    """The U-Net's input (160×90) is 1/8 of a 720p frame, what the blur background works
+    at: made once per frame when the stages share the frame's ``Thumbnails``, with the same
+    pixels as computing them apart. At 540p the blur takes it too (1/6 instead of 1/8) and
+    looks the same."""
+    frame = cv2.resize(first_frame(SAMPLE, 60), size, interpolation=cv2.INTER_CUBIC)
+    thumbnails = Thumbnails(frame)
+    with load_segmenter("unet", "cpu") as seg, Compositor("blur") as compositor:
+        mask = seg.infer(frame, thumbnails)
+        shared = compositor.apply(frame, mask, thumbnails)
+        assert list(thumbnails._made) == [(160, 90)]
+        assert np.array_equal(mask, seg.infer(frame))
+        apart = compositor.apply(frame, mask)
+        if size == (1280, 720):
+            assert np.array_equal(shared, apart)
+        else:
+            assert np.abs(shared.astype(int) - apart).mean() < 1.0
+        # a mirrored frame is another picture: its thumbnail is not taken from the original's
+        compositor.set_mirror(True)
+        assert np.array_equal(compositor.apply(frame, mask, thumbnails),
+                              compositor.apply(frame, mask))
 
 
 @pytest.mark.skipif(not (SHARED / "videos" / "s18.mp4").is_file(), reason="no ../shared clips")

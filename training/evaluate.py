@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from livebg.resize import Thumbnails
 from livebg.segment import SegmenterBase
 from training.data import find_pairs
 from training.metrics import MetricAccumulator
@@ -43,8 +44,8 @@ class CheckpointSegmenter(SegmenterBase):
         self._torch, self._geometry = torch, letterbox_for(cfg, input_width)
         self.model = deployable(model, cfg)
 
-    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
-        small = self._geometry.prepare(frame_bgr)  # the same input the app's ONNX path sees
+    def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
+        small = self._geometry.prepare(frame_bgr, thumbnails)  # the input the app's ONNX sees
         with self._torch.no_grad():
             prob = self.model(self._torch.from_numpy(small)[None])[0, 0].numpy()
         return self._geometry.crop(prob)

@@ -4,6 +4,9 @@
     mask = seg.predict(frame_bgr)   # float32 H×W in [0, 1], frame size
     low = seg.infer(frame_bgr)      # float32 at the model's resolution (pipeline fast path)
 
+``infer`` may also take the frame's ``Thumbnails`` (``livebg.resize``), so a downscale the
+compositor needs too is made once per frame.
+
 ``available_segmenters()`` lists the names; an unknown name raises ``LivebgError``
 listing them. ``auto`` means ``unet`` when its weights are installed, else ``mediapipe``.
 """
@@ -18,6 +21,7 @@ import cv2
 import numpy as np
 
 from livebg.errors import LivebgError
+from livebg.resize import Thumbnails
 
 log = logging.getLogger("livebg.segment")
 
@@ -29,7 +33,7 @@ class Segmenter(Protocol):
     name: str
     device: str
 
-    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
+    def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
         """Person probability at the model's own resolution (cheap to smooth)."""
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
@@ -44,7 +48,9 @@ class SegmenterBase:
     name = "base"
     device = "cpu"
 
-    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def infer(  # pragma: no cover - abstract
+        self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 
 from livebg.capture import quiet_native_stderr
 from livebg.errors import LivebgError
-from livebg.resize import downscale
+from livebg.resize import Thumbnails, downscale_shared
 from livebg.segment import SegmenterBase
 
 # Each model's own input size (0 = general 256×256, 1 = landscape 256×144): feeding it
@@ -37,8 +37,8 @@ class MediaPipeSegmenter(SegmenterBase):
             self._solution.process(np.zeros((*self._size[::-1], 3), np.uint8))
         self._closed = False
 
-    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
-        small = downscale(frame_bgr, self._size)
+    def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
+        small = downscale_shared(frame_bgr, self._size, thumbnails)
         result = self._solution.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
         return np.asarray(result.segmentation_mask, dtype=np.float32)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from livebg.errors import LivebgError
 from livebg.model import ModelConfig
-from livebg.resize import downscale
+from livebg.resize import Thumbnails, downscale_shared
 from livebg.segment import SegmenterBase, cuda_available
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -58,9 +58,9 @@ class Letterbox:
         lead = pad // 2 // s * s
         return lead, pad - lead
 
-    def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
+    def prepare(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
         self.update(frame_bgr)
-        small = downscale(frame_bgr, self.scaled)
+        small = downscale_shared(frame_bgr, self.scaled, thumbnails)
         if any(self.pad):
             small = cv2.copyMakeBorder(small, *self.pad, cv2.BORDER_REPLICATE)
         return small
@@ -107,8 +107,8 @@ class OnnxUNet(SegmenterBase):
     def input_width(self) -> int:
         return self._geometry.width
 
-    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
-        small = self._geometry.prepare(frame_bgr)
+    def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
+        small = self._geometry.prepare(frame_bgr, thumbnails)
         (prob,) = self._session.run(None, {self._input: small[None]})
         return self._geometry.crop(prob[0, 0])
 
@@ -158,7 +158,8 @@ class TorchUNet(SegmenterBase):
             x = torch.nn.functional.pad(x, (left, right, top, bottom), mode="replicate")
             return geometry.crop(self.model(x.permute(0, 2, 3, 1))[0, 0])
 
-    def infer(self, frame_bgr: np.ndarray) -> np.ndarray:
+    def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
+        # resizes on the GPU: the CPU thumbnails are of no use here
         return self.infer_tensor(frame_bgr).float().cpu().numpy()
 
     def close(self) -> None:
