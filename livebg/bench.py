@@ -3,6 +3,11 @@
 Files are read as fast as possible with blocking hand-off (no frame dropped, so every measured
 frame went through every stage) and loop, so N may exceed the clip's length. The first
 ``warmup`` frames (model warm-up, caches) are left out of the numbers.
+
+A laptop, or a VM like the dev box, drifts by 5-10% from one run to the next. ``repeat``
+runs the combinations round-robin that many times (A B A B ...), so the drift hits each one
+alike, and a summary gives each combination's median FPS, its range and its speed relative
+to the first.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -60,6 +66,7 @@ class BenchPlan:
     warmup: int = 20
     background: str = "blur"
     config_overrides: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 1  # rounds of all combinations, interleaved
 
 
 def _version(dist: str) -> str | None:
@@ -126,10 +133,58 @@ def run_one(plan: BenchPlan, model: str, device: str) -> BenchResult:
 def run_bench(plan: BenchPlan, *, out: TextIO | None = None) -> list[BenchResult]:
     out = out or sys.stdout  # looked up per call: tests and tools swap sys.stdout
     results = []
-    for model, device in product(plan.models, plan.devices):
-        print(f"benchmarking {model}/{device} ...", file=out, flush=True)
-        results.append(run_one(plan, model, device))
+    for round_ in range(1, plan.repeat + 1):
+        for model, device in product(plan.models, plan.devices):
+            note = f" (round {round_}/{plan.repeat})" if plan.repeat > 1 else ""
+            print(f"benchmarking {model}/{device}{note} ...", file=out, flush=True)
+            results.append(run_one(plan, model, device))
     return results
+
+
+@dataclass
+class Summary:
+    """One combination over its rounds."""
+
+    label: str
+    fps: list[float]  # per round, in order
+    relative: float | None = None  # median FPS / the first combination's median FPS
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.fps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "fps_median": self.median, "fps_min": min(self.fps),
+                "fps_max": max(self.fps), "fps_runs": self.fps, "relative": self.relative}
+
+
+def summarize(results: list[BenchResult]) -> list[Summary]:
+    """Per combination (first-seen order), the FPS of each round that ran."""
+    by_label: dict[str, Summary] = {}
+    for r in results:
+        if r.stats is not None:
+            by_label.setdefault(r.label, Summary(r.label, [])).fps.append(r.stats.fps)
+    summaries = list(by_label.values())
+    if summaries and summaries[0].median > 0:
+        for s in summaries:
+            s.relative = s.median / summaries[0].median
+    return summaries
+
+
+def format_summary(summaries: list[Summary]) -> str:
+    """Median FPS per combination and its ratio to the first one's (list the baseline first)."""
+    if not summaries:
+        return ""
+    first = summaries[0].label
+    label_w = max(len("model/device"), *(len(s.label) for s in summaries))
+    head = (f"{'model/device':<{label_w}} | rounds | median FPS | {'min - max':^15} "
+            f"| FPS / {first}'s")
+    lines = [head, "-" * len(head)]
+    for s in summaries:
+        spread = f"{min(s.fps):6.1f} - {max(s.fps):<6.1f}"
+        lines.append(f"{s.label:<{label_w}} | {len(s.fps):6d} | {s.median:10.1f} | {spread} "
+                     f"| {s.relative or 0:.2f}")
+    return "\n".join(lines)
 
 
 def input_info(source: str | int) -> dict[str, Any]:
@@ -164,7 +219,9 @@ def write_json(path: Path, plan: BenchPlan, results: list[BenchResult]) -> None:
         "frames": plan.frames,
         "warmup": plan.warmup,
         "background": plan.background,
+        "repeat": plan.repeat,
         "results": [r.as_dict() for r in results],
+        "summary": [s.as_dict() for s in summarize(results)],
     }
     try:
         path.write_text(json.dumps(doc, indent=2) + "\n")
@@ -179,6 +236,8 @@ def bench_main(plan: BenchPlan, json_path: Path | None, *, out: TextIO | None = 
     out = out or sys.stdout
     results = run_bench(plan, out=out)
     print(format_table(results), file=out)
+    if plan.repeat > 1:
+        print("\n" + format_summary(summarize(results)), file=out)
     if json_path is not None:
         write_json(json_path, plan, results)
         print(f"wrote {json_path}", file=out)

@@ -132,6 +132,10 @@ def build_bench_parser() -> _Parser:
     _add_model_args(p, many=True)
     p.add_argument("--frames", type=int, default=300, help="frames measured per combination")
     p.add_argument("--warmup", type=int, default=20, help="frames run first and not measured")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run the combinations N times, interleaved (A B A B ...), and print "
+                        "each one's median FPS and its speed relative to the first: a "
+                        "machine's drift between runs then hits every combination alike")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p
 
@@ -262,13 +266,16 @@ def run_bench_command(args: argparse.Namespace) -> int:
         check_writable_folder(json_path.parent, "--json")
     if args.frames < 1:
         raise LivebgError("--frames must be at least 1")
+    repeat = getattr(args, "repeat", 1)
+    if repeat < 1:
+        raise LivebgError("--repeat must be at least 1")
     source = _source_spec(args) if args.input or args.camera is not None else _default_source()
     if isinstance(source, str):
         check_video_path(Path(source))
     overrides = _config_overrides(args)
     plan = BenchPlan(source, models, devices, frames=args.frames,
                      warmup=max(0, getattr(args, "warmup", 20)), background=args.bg,
-                     config_overrides=overrides)
+                     config_overrides=overrides, repeat=repeat)
     return bench_main(plan, json_path)
 
 

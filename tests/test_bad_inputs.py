@@ -67,6 +67,7 @@ CASES = {
     "not a number": (["--max-frames", "ten"], "argument --max-frames: invalid int value"),
     "bench unknown model": (["bench", "--model", "mediapipe", "nope"], "unknown model 'nope'"),
     "bench json folder missing": (["bench", "--json", "{tmp}/x/y.json"], "does not exist"),
+    "bench repeat zero": (["bench", "--repeat", "0"], "--repeat must be at least 1"),
 }
 
 

@@ -43,6 +43,32 @@ def test_bench_compares_models_side_by_side(
     assert all(seg.calls == 33 for seg in use_fake_segmenter)
 
 
+def test_bench_repeat_interleaves_rounds_and_summarises(
+    clip: Path, tmp_path: Path, use_fake_segmenter: list[FakeSegmenter],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--input", str(clip), "--model", "mediapipe", "unet",
+                     "--device", "cpu", "--frames", "10", "--warmup", "0", "--repeat", "3",
+                     "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    # round-robin, so a machine's drift hits both alike
+    order = re.findall(r"benchmarking (\w+)/cpu \(round (\d)/3\)", text)
+    assert order == [(m, r) for r in "123" for m in ("mediapipe", "unet")]
+    doc = json.loads(out.read_text())
+    assert doc["repeat"] == 3 and len(doc["results"]) == 6
+    first, second = doc["summary"]
+    assert (first["label"], second["label"]) == ("mediapipe/cpu", "unet/cpu")
+    runs = [r["fps"] for r in doc["results"]]
+    assert first["fps_runs"] == runs[0::2] and second["fps_runs"] == runs[1::2]
+    assert first["fps_min"] <= first["fps_median"] <= first["fps_max"]
+    assert first["relative"] == 1.0
+    assert second["relative"] == pytest.approx(second["fps_median"] / first["fps_median"])
+    row = next(ln for ln in text.splitlines() if ln.startswith("unet/cpu ") and "-" in ln)
+    assert row.split("|")[1].strip() == "3"
+    assert float(row.rsplit("|", 1)[1]) == pytest.approx(second["relative"], abs=0.006)
+
+
 def test_bench_with_real_mediapipe(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bench", "--input", str(clip), "--model", "mediapipe", "--frames", "20",
                      "--warmup", "2"]) == 0
