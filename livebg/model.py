@@ -18,6 +18,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ARCHITECTURES = ("unet", "fpn", "deeplabv3plus")
 DECODER_BLOCKS = ("conv", "separable")
+REFINERS = ("none", "guided")
 
 
 @dataclass
@@ -35,11 +36,27 @@ class ModelConfig:
     decoder_block: str = "conv"  # "conv": smp's two 3×3; "separable": livebg.model_blocks
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    # "guided" brings the probability to the input's resolution with a guided filter on the
+    # input's green channel (livebg.model_blocks.guided_filter), so the outline follows the
+    # picture's edges instead of a bilinear ramp. In the deployed graph, and in training's
+    # loss when trained with it (training.train --refine).
+    refine: str = "none"
+    refine_radius: int = 2  # box radius in the network's output pixels
+    refine_eps: float = 1e-3  # edge threshold on grey variance (grey levels in [0, 1])
+    # The filter leaves wide soft ramps where person and background are equally bright (a
+    # white coat on a white wall): a translucent halo. Steepening around 0.5 keeps the
+    # outline (the 0.5 crossing) and makes the alpha crisp again.
+    refine_gain: float = 4.0
 
     @property
     def input_multiple(self) -> int:
         """Input height and width must be multiples of this."""
         return 2 ** self.encoder_depth
+
+    @property
+    def deployed_stride(self) -> int:
+        """How many times smaller than its input the deployed graph's output is."""
+        return 1 if self.refine == "guided" else self.output_stride
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -155,9 +172,13 @@ def one_channel_conv(conv, x):
 
 def deployable(model, cfg: ModelConfig):
     """Wrap the network for inference: uint8 BGR N×H×W×3 in, person probability
-    N×1×(H/s)×(W/s) out, s = ``cfg.output_stride``. Colour order, scaling and normalisation
-    live inside the graph so the app's pre-processing is a single ``cv2.resize``."""
+    N×1×(H/s)×(W/s) out, s = ``cfg.deployed_stride``. Colour order, scaling, normalisation
+    and the guided refinement live inside the graph so the app's pre-processing is a single
+    ``cv2.resize``."""
     import torch
+
+    if cfg.refine not in REFINERS:
+        raise ValueError(f"unknown refine {cfg.refine!r}; valid: {', '.join(REFINERS)}")
 
     class Deployable(torch.nn.Module):
         def __init__(self) -> None:
@@ -169,13 +190,21 @@ def deployable(model, cfg: ModelConfig):
             self.register_buffer("inv_std", 1 / std)
 
         def forward(self, frames_bgr: torch.Tensor) -> torch.Tensor:
-            x = frames_bgr.permute(0, 3, 1, 2).to(self.mean.dtype)
-            x = ((x - self.mean) * self.inv_std).flip(1)  # BGR → RGB
+            pixels = frames_bgr.permute(0, 3, 1, 2).to(self.mean.dtype)
+            x = ((pixels - self.mean) * self.inv_std).flip(1)  # BGR → RGB
             if cfg.output_stride == 1:
-                return torch.sigmoid(self.net(x))
-            net = self.net  # the head's conv without its upsampling (see ModelConfig)
-            return torch.sigmoid(one_channel_conv(net.segmentation_head[0],
-                                                  net.decoder(net.encoder(x))))
+                prob = torch.sigmoid(self.net(x))
+            else:
+                net = self.net  # the head's conv without its upsampling (see ModelConfig)
+                prob = torch.sigmoid(one_channel_conv(net.segmentation_head[0],
+                                                      net.decoder(net.encoder(x))))
+            if cfg.refine == "guided":
+                from livebg.model_blocks import guide_image, guided_filter
+
+                prob = guided_filter(prob, guide_image(frames_bgr), cfg.refine_radius,
+                                     cfg.refine_eps, scale=cfg.output_stride)
+                prob = ((prob - 0.5) * cfg.refine_gain + 0.5).clamp(0.0, 1.0)
+            return prob
 
     return Deployable().eval()
 

@@ -1,8 +1,14 @@
-"""A lighter U-Net decoder block for CPUs (needs torch; built by ``livebg.model``).
+"""Network parts livebg adds to smp (need torch; built by ``livebg.model``).
 
-smp's block runs two dense 3×3 convolutions. Here each is split into a depthwise 3×3 and a
-pointwise 1×1 (as MobileNet does in its encoder): the same receptive field, ~9× fewer
-multiply-adds, and about 30% less ONNX Runtime time for the whole network at 160×96.
+``SeparableDecoderBlock``: smp's block runs two dense 3×3 convolutions. Here each is split
+into a depthwise 3×3 and a pointwise 1×1 (as MobileNet does in its encoder): the same
+receptive field, ~9× fewer multiply-adds, and about 30% less ONNX Runtime time for the whole
+network at 160×96.
+
+``guided_filter``: the deployed graph's refinement. The network stops at half resolution;
+a guided filter (He et al., "Guided Image Filtering") upsamples its probability to the
+input's resolution so that, near the outline, it follows the input's grey-level edges: on
+EG1800 +0.3 mIoU and +1.7 boundary F over bilinear upsampling, for a few small box filters.
 """
 
 from __future__ import annotations
@@ -40,3 +46,40 @@ class SeparableDecoderBlock(nn.Module):
         if skip_connection is not None:
             x = torch.cat([x, skip_connection], dim=1)
         return self.conv2(self.conv1(x))
+
+
+def guide_image(frames_bgr: torch.Tensor) -> torch.Tensor:
+    """N×H×W×3 BGR 0..255 → the guide, N×1×H×W in [0, 1]: the green channel. It carries
+    most of the luma and scored the same as grey on EG1800 (96.40 mIoU), for no arithmetic
+    in the graph (a grey conversion costs ONNX Runtime ~17 µs a frame)."""
+    return frames_bgr[..., 1:2].permute(0, 3, 1, 2).float() * (1 / 255)
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)² window; the window shrinks at the borders instead of padding."""
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+
+def guided_filter(prob: torch.Tensor, guide: torch.Tensor, radius: int, eps: float,
+                  scale: int = 1) -> torch.Tensor:
+    """``prob`` (N×1×h×w) refined and brought to the resolution of ``guide`` (N×1×H×W,
+    H = scale·h): locally ``a * guide + b``, fitted to the probability in each window.
+    Where the guide is flat (variance << ``eps``) that is the window's mean probability;
+    across a strong edge the step lands on the guide's edge. ``a`` and ``b`` are fitted at
+    the probability's resolution (radius in its pixels) and upsampled by repetition ("Fast
+    Guided Filter", He & Sun 2015): on EG1800 the same scores as fitting them at the
+    guide's resolution, for a 13th of the box filtering (and bilinear upsampling of the
+    coefficients scored the same as repeating them, at ~8x ONNX Runtime's cost). fp32
+    inside (the variance subtraction loses too much in fp16); clamped to [0, 1]."""
+    dtype = prob.dtype
+    guide, p = guide.float(), prob.float()
+    low = F.avg_pool2d(guide, scale) if scale > 1 else guide
+    mean_i, mean_p = _box(low, radius), _box(p, radius)
+    cov = _box(low * p, radius) - mean_i * mean_p
+    var = _box(low * low, radius) - mean_i * mean_i
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+    coeffs = _box(torch.cat([a, b], dim=1), radius)  # one call each for both maps
+    if scale > 1:
+        coeffs = F.interpolate(coeffs, scale_factor=scale, mode="nearest")
+    return (coeffs[:, :1] * guide + coeffs[:, 1:]).clamp(0.0, 1.0).to(dtype)

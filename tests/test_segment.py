@@ -150,5 +150,6 @@ def test_torch_fp16_path_matches_onnx(device):
     with TorchUNet(weights, device=device) as torch_path, OnnxUNet(default_weights()) as onnx:
         a, b = torch_path.infer(frame), onnx.infer(frame)
     assert a.shape == b.shape and a.dtype == np.float32
-    assert np.abs(a - b).max() < 0.05 and np.mean((a > 0.5) != (b > 0.5)) < 0.005
+    # a refined model steepens its output 4x around 0.5 (refine_gain): differences too
+    assert np.abs(a - b).max() < 0.1 and np.mean((a > 0.5) != (b > 0.5)) < 0.005
     assert 0.1 < (a > 0.5).mean() < 0.9  # a person was found, not an empty or full mask

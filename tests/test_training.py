@@ -88,6 +88,33 @@ def test_one_channel_head_as_depthwise_sum_is_the_same_convolution():
         assert torch.allclose(one_channel_conv(conv, x), conv(x), atol=1e-5)
 
 
+def test_guided_filter_puts_a_blurry_outline_on_the_image_edge():
+    """A half-resolution probability whose step is smeared over several pixels, refined
+    with a guide that has a sharp edge: the 0.5 crossing lands on the guide's edge, and the
+    flat parts keep their probability."""
+    import torch
+    import torch.nn.functional as F
+
+    from livebg.model_blocks import guide_image, guided_filter
+
+    h, w, edge = 32, 64, 37  # the person's right edge at x = 37 (odd: between half-res px)
+    frame = np.full((1, h, w, 3), 40, np.uint8)
+    frame[:, :, :edge] = (150, 200, 250)  # bright person on the left
+    truth = np.zeros(w, bool)
+    truth[:edge] = True
+    ramp = 1 / (1 + np.exp((np.arange(w // 2) + 0.5 - edge / 2 - 1.5) / 1.5))  # 3 px off
+    prob = torch.tensor(np.tile(ramp, (h // 2, 1)), dtype=torch.float32)[None, None]
+    guide = guide_image(torch.from_numpy(frame))
+    assert guide.shape == (1, 1, h, w) and abs(float(guide.max()) - 200 / 255) < 1e-3
+    refined = guided_filter(prob, guide, radius=2, eps=1e-3, scale=2)[0, 0].numpy()
+    bilinear = F.interpolate(prob, scale_factor=2, mode="bilinear")[0, 0].numpy()
+    row = h // 2
+    assert ((refined[row] > 0.5) == truth).all()  # exactly on the edge
+    assert ((bilinear[row] > 0.5) != truth).sum() >= 2  # the network's blur, upsampled
+    away = np.r_[0:20, 54:w]  # farther than the filter's reach (2 * radius * scale px)
+    assert np.abs(refined[row, away] - bilinear[row, away]).max() < 0.02
+
+
 def test_train_one_epoch_then_evaluate_and_export(tmp_path):
     data = make_dataset(tmp_path / "data", n=8)
     out = tmp_path / "run"
@@ -198,3 +225,22 @@ def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, cap
     assert mask.shape == (360, 640)
     small = seg._geometry.prepare(frame)
     assert small.shape[:2] == (48, 64)  # 64×36 padded to a multiple of 16, not of 32
+    assert seg.infer(frame).shape == (18, 32)  # half resolution, padding cropped off
+
+    # the same checkpoint with the guided refinement: full input resolution out
+    report = export.main([str(tmp_path / "fast" / "last.pt"), "--out", str(tmp_path / "g"),
+                          "--input-width", "64", "--refine", "guided"])
+    assert report["onnx_fp32_graph_max_abs_diff"] < 1e-4
+    refined = load_segmenter("unet", "cpu", weights=str(tmp_path / "g" / "unet.onnx"))
+    assert refined.infer(frame).shape == (36, 64)
+    assert refined.predict(frame).shape == (360, 640)
+
+    # trained through the refinement: the checkpoint says so and the export follows it
+    result = train.main([*common, *fast, "--height", "48", "--width", "64", "--init", full,
+                         "--refine", "guided", "--out", str(tmp_path / "trained_refined")])
+    assert np.isfinite(result["history"][0]["train_loss"])
+    ckpt = tmp_path / "trained_refined" / "last.pt"
+    assert torch.load(ckpt, weights_only=True)["model_config"]["refine"] == "guided"
+    export.main([str(ckpt), "--out", str(tmp_path / "r"), "--input-width", "64"])
+    seg = load_segmenter("unet", "cpu", weights=str(tmp_path / "r" / "unet.onnx"))
+    assert seg.infer(frame).shape == (36, 64)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from livebg.model import REFINERS
 from livebg.resize import Thumbnails
 from livebg.segment import SegmenterBase
 from training.data import find_pairs
@@ -33,7 +34,7 @@ class CheckpointSegmenter(SegmenterBase):
     name = "checkpoint"
     device = "cpu"
 
-    def __init__(self, path: str, input_width: int) -> None:
+    def __init__(self, path: str, input_width: int, refine: str | None = None) -> None:
         import torch
 
         from livebg.model import deployable
@@ -41,6 +42,8 @@ class CheckpointSegmenter(SegmenterBase):
         from training.export import load_checkpoint
 
         model, cfg, _ = load_checkpoint(path)
+        if refine is not None:  # as `export --refine` would ship it
+            cfg.refine = refine
         self._torch, self._geometry = torch, letterbox_for(cfg, input_width)
         self.model = deployable(model, cfg)
 
@@ -51,7 +54,7 @@ class CheckpointSegmenter(SegmenterBase):
         return self._geometry.crop(prob)
 
 
-def open_model(spec: str, input_width: int) -> SegmenterBase:
+def open_model(spec: str, input_width: int, refine: str | None = None) -> SegmenterBase:
     if spec == "mediapipe":
         from livebg.segment.mediapipe import MediaPipeSegmenter
 
@@ -65,7 +68,7 @@ def open_model(spec: str, input_width: int) -> SegmenterBase:
 
         return OnnxUNet(Path(spec), threads=1, input_width=input_width)
     if spec.endswith(".pt"):
-        return CheckpointSegmenter(spec, input_width)
+        return CheckpointSegmenter(spec, input_width, refine)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
                      "mediapipe or mediapipe-general")
 
@@ -147,12 +150,14 @@ def main(argv: list[str] | None = None) -> dict:
                    help="also time infer() on a 1280x720 frame at the same --input-width "
                         "(webcam_ms; idle CPU please)")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--refine", choices=REFINERS,
+                   help=".pt checkpoints: the output refinement (default: the checkpoint's)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
     results = {}
     for spec in args.models:
-        with open_model(spec, args.input_width) as model:
+        with open_model(spec, args.input_width, args.refine) as model:
             model.name = Path(spec).stem if spec.endswith((".pt", ".onnx")) else spec
             results[spec] = evaluate(model, args.data, args.limit, args.worst,
                                      progress=not args.no_progress)

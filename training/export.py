@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livebg.model import ModelConfig, build_model, deployable
+from livebg.model import REFINERS, ModelConfig, build_model, deployable
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, ModelConfig, dict]:
@@ -105,9 +105,20 @@ def main(argv: list[str] | None = None) -> dict:
                    help="max |ORT - torch| probability difference of the fp32 graph")
     p.add_argument("--fp32", action="store_true",
                    help="store fp32 weights in the ONNX file (default fp16: half the size)")
+    p.add_argument("--refine", choices=REFINERS,
+                   help="output refinement in the deployed graph (default: the checkpoint's); "
+                        "guided: a guided filter on the input's grey levels brings the "
+                        "probability to the input's resolution")
+    p.add_argument("--refine-radius", type=int, help="guided filter box radius (input px)")
+    p.add_argument("--refine-eps", type=float, help="guided filter edge threshold")
+    p.add_argument("--refine-gain", type=float,
+                   help="steepness of the refined probability around 0.5 (crisper alpha)")
     args = p.parse_args(argv)
 
     model, cfg, ckpt = load_checkpoint(args.checkpoint)
+    for name in ("refine", "refine_radius", "refine_eps", "refine_gain"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"epoch": str(ckpt.get("epoch")), "best_val_miou": f"{ckpt.get('best_miou', 0):.3f}"}

@@ -28,10 +28,12 @@ from tqdm import tqdm
 from livebg.model import (
     ARCHITECTURES,
     DECODER_BLOCKS,
+    REFINERS,
     ModelConfig,
     build_model,
     load_pretrained_encoder,
 )
+from livebg.model_blocks import guide_image, guided_filter
 from training.data import PortraitDataset, eval_resize, find_pairs, load_backgrounds, train_augment
 from training.export import load_checkpoint
 from training.losses import distillation_loss, segmentation_loss
@@ -54,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="separable: depthwise + pointwise convolutions (~30%% faster on a CPU)")
     p.add_argument("--output-stride", type=int, default=1, choices=[1, 2],
                    help="2: the decoder stops at half resolution (faster on a CPU)")
+    p.add_argument("--refine", default="none", choices=REFINERS,
+                   help="guided: train through the deployed graph's guided-filter refinement "
+                        "(the loss sees the refined, full-resolution probability)")
     p.add_argument("--no-pretrained", action="store_true", help="random encoder init")
     p.add_argument("--height", type=int, default=256,
                    help="training crop height (a multiple of 2**depth)")
@@ -97,6 +102,26 @@ def normalise(images: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return (images.float() - mean) / std
 
 
+def deployed_logits(model: torch.nn.Module, images: torch.Tensor,
+                    cfg: ModelConfig) -> torch.Tensor:
+    """Logits at the crop's resolution, as the deployed graph will see them: with
+    ``cfg.refine == "guided"`` the network's probability refined by the guided filter on the
+    crop's green channel (``livebg.model.deployable``, without the display-only gain, which
+    leaves the 0.5 crossing where it is), so the network learns what the filter does with
+    its output. ``images``: RGB 0..255, N×3×H×W."""
+    inputs = normalise(images, cfg)
+    if cfg.refine == "none":
+        return model(inputs)
+    if cfg.output_stride == 2:  # the head without its ×2 upsampling (see ModelConfig)
+        low = model.segmentation_head[0](model.decoder(model.encoder(inputs)))
+    else:
+        low = model(inputs)
+    guide = guide_image(images.permute(0, 2, 3, 1).flip(-1))  # it takes BGR, N×H×W×3
+    refined = guided_filter(torch.sigmoid(low.float()), guide, cfg.refine_radius,
+                            cfg.refine_eps, scale=cfg.output_stride)
+    return torch.logit(refined, eps=1e-4)
+
+
 def init_from(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
     """Copy every tensor whose name and shape match, so a smaller variant (e.g. fewer
     encoder stages, another decoder) starts from a trained model's encoder."""
@@ -131,7 +156,7 @@ def validate(model, loader, cfg: ModelConfig, device: torch.device) -> dict[str,
     model.eval()
     acc = MetricAccumulator()
     for images, masks in loader:
-        logits = model(normalise(images.to(device), cfg))
+        logits = deployed_logits(model, images.to(device), cfg)
         preds = (logits > 0).cpu().numpy()[:, 0]
         for pred, mask in zip(preds, masks.numpy()[:, 0]):
             acc.add(pred, mask > 0.5)
@@ -197,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = ModelConfig(arch=args.arch, encoder=args.encoder,
                       decoder_channels=list(args.decoder_channels),
                       encoder_depth=args.encoder_depth, output_stride=args.output_stride,
-                      decoder_block=args.decoder_block)
+                      decoder_block=args.decoder_block, refine=args.refine)
     if args.arch == "unet" and len(cfg.decoder_channels) != cfg.encoder_depth:
         raise SystemExit(f"--decoder-channels needs {cfg.encoder_depth} widths "
                          f"(--encoder-depth), got {len(cfg.decoder_channels)}")
@@ -257,10 +282,10 @@ def main(argv: list[str] | None = None) -> dict:
                 group["lr"] = base * lr_factor(step, total_steps, args)
             images, masks = images.to(device, non_blocking=True), masks.to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda):
-                inputs = normalise(images, cfg)
-                logits = model(inputs)
+                logits = deployed_logits(model, images, cfg)
                 if teacher is not None:
-                    teacher_probs = predict_padded(teacher, inputs, teacher_multiple)
+                    teacher_probs = predict_padded(teacher, normalise(images, cfg),
+                                                   teacher_multiple)
             loss, parts = segmentation_loss(logits.float(), masks, args.edge_weight,
                                             args.region_loss)
             if teacher is not None:

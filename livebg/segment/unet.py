@@ -73,7 +73,7 @@ class Letterbox:
 
 
 def letterbox_for(cfg: ModelConfig, width: int) -> Letterbox:
-    return Letterbox(width, cfg.input_multiple, cfg.output_stride)
+    return Letterbox(width, cfg.input_multiple, cfg.deployed_stride)
 
 
 class OnnxUNet(SegmenterBase):

@@ -1,0 +1,82 @@
+"""Flicker of models on real clips, before and after livebg's temporal smoothing.
+
+    python -m training.flicker assets/unet.onnx mediapipe \
+        --clips ../shared/videos/s18.mp4 ../shared/videos/doctor.mp4 --frames 150
+
+For each model and clip: pixels crossing 0.5 per frame (``livebg.flicker.flips_per_frame``),
+on masks resized to a common 256×144 so models of different output sizes compare, for the raw
+masks and after ``MaskSmoother`` with its defaults. The clips' own motion is included (there
+is no ground truth to separate it), so lower is better but never zero on a moving person.
+Models are named as for ``training.evaluate`` (a checkpoint, an ONNX file, ``mediapipe``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebg.flicker import flips_per_frame
+from livebg.smooth import MaskSmoother
+from training.evaluate import open_model
+
+COMMON_SIZE = (256, 144)  # MediaPipe's landscape output: no model is compared upsampled
+
+
+def read_frames(path: Path, frames: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(frame)
+    cap.release()
+    if len(out) < 2:
+        raise SystemExit(f"{path}: fewer than 2 readable frames")
+    return out
+
+
+def clip_flicker(model, frames: list[np.ndarray]) -> dict[str, float]:
+    """Flips per frame of the raw and the smoothed masks of one model on one clip."""
+    smoother = MaskSmoother()
+    raw, smoothed = [], []
+    for frame in frames:
+        mask = model.infer(frame)
+        raw.append(cv2.resize(mask, COMMON_SIZE, interpolation=cv2.INTER_LINEAR))
+        smoothed.append(cv2.resize(smoother.update(mask), COMMON_SIZE,
+                                   interpolation=cv2.INTER_LINEAR))
+    return {"raw": flips_per_frame(raw), "smoothed": flips_per_frame(smoothed)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("models", nargs="+", help=".pt checkpoint, .onnx file, mediapipe, "
+                                              "mediapipe-general")
+    p.add_argument("--clips", nargs="+", type=Path, required=True)
+    p.add_argument("--frames", type=int, default=150, help="first N frames of each clip")
+    p.add_argument("--input-width", type=int, default=160, help="U-Net input width")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+
+    clips = {c.stem: read_frames(c, args.frames) for c in args.clips}
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for spec in args.models:
+        with open_model(spec, args.input_width) as model:
+            results[spec] = {name: clip_flicker(model, frames) for name, frames in clips.items()}
+    print("flips per frame at 256x144, raw -> smoothed")
+    print("| model | " + " | ".join(clips) + " |")
+    print("|---|" + "---|" * len(clips))
+    for spec, by_clip in results.items():
+        cells = " | ".join(f"{r['raw']:.1f} -> {r['smoothed']:.1f}" for r in by_clip.values())
+        print(f"| {spec} | {cells} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()
