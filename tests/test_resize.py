@@ -60,3 +60,12 @@ def test_thumbnails_are_made_once_per_size_and_only_for_their_own_frame():
     assert flipped is not small and np.array_equal(flipped, downscale(other, (160, 90)))
     assert np.array_equal(downscale_shared(frame, (256, 144), None),
                           downscale(frame, (256, 144)))
+
+
+def test_thumbnails_of_other_sizes_share_the_halvings_and_give_the_same_pixels():
+    frame = textured(1280, 720)
+    thumbnails = Thumbnails(frame)
+    for size in [(256, 144), (160, 90), (640, 360), (100, 50)]:
+        assert np.array_equal(thumbnails.get(size), downscale(frame, size))
+    assert [h.shape[:2] for h in thumbnails._halvings] == [(360, 640), (180, 320), (90, 160)]
+    assert thumbnails.get((640, 360)) is thumbnails._halvings[0]  # a halving is the answer
