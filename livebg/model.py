@@ -201,7 +201,7 @@ def deployable(model, cfg: ModelConfig):
             if cfg.refine == "guided":
                 from livebg.model_blocks import guide_image, guided_filter
 
-                prob = guided_filter(prob, guide_image(frames_bgr), cfg.refine_radius,
+                prob = guided_filter(prob, guide_image(pixels), cfg.refine_radius,
                                      cfg.refine_eps, scale=cfg.output_stride)
                 prob = ((prob - 0.5) * cfg.refine_gain + 0.5).clamp(0.0, 1.0)
             return prob

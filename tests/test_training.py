@@ -104,7 +104,7 @@ def test_guided_filter_puts_a_blurry_outline_on_the_image_edge():
     truth[:edge] = True
     ramp = 1 / (1 + np.exp((np.arange(w // 2) + 0.5 - edge / 2 - 1.5) / 1.5))  # 3 px off
     prob = torch.tensor(np.tile(ramp, (h // 2, 1)), dtype=torch.float32)[None, None]
-    guide = guide_image(torch.from_numpy(frame))
+    guide = guide_image(torch.from_numpy(frame).permute(0, 3, 1, 2))
     assert guide.shape == (1, 1, h, w) and abs(float(guide.max()) - 200 / 255) < 1e-3
     refined = guided_filter(prob, guide, radius=2, eps=1e-3, scale=2)[0, 0].numpy()
     bilinear = F.interpolate(prob, scale_factor=2, mode="bilinear")[0, 0].numpy()

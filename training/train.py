@@ -116,7 +116,7 @@ def deployed_logits(model: torch.nn.Module, images: torch.Tensor,
         low = model.segmentation_head[0](model.decoder(model.encoder(inputs)))
     else:
         low = model(inputs)
-    guide = guide_image(images.permute(0, 2, 3, 1).flip(-1))  # it takes BGR, N×H×W×3
+    guide = guide_image(images)
     refined = guided_filter(torch.sigmoid(low.float()), guide, cfg.refine_radius,
                             cfg.refine_eps, scale=cfg.output_stride)
     return torch.logit(refined, eps=1e-4)
