@@ -30,7 +30,8 @@ class ModelConfig:
     # resolution the U-Net decoder stops at: 2 = half. The full-resolution block costs ~25%
     # of the CPU time at webcam sizes; at output_stride 2 training upsamples the logit
     # bilinearly for the loss, while the deployed graph returns the half-resolution
-    # probability and leaves the upsampling to the app's one mask resize to the frame.
+    # probability and leaves the upsampling to the app's one mask resize to the frame
+    # (or, with ``refine``, to the guided filter below).
     encoder_depth: int = 5
     output_stride: int = 1
     decoder_block: str = "conv"  # "conv": smp's two 3×3; "separable": livebg.model_blocks
@@ -42,7 +43,7 @@ class ModelConfig:
     # loss when trained with it (training.train --refine).
     refine: str = "none"
     refine_radius: int = 2  # box radius in the network's output pixels
-    refine_eps: float = 1e-3  # edge threshold on grey variance (grey levels in [0, 1])
+    refine_eps: float = 1e-3  # edge threshold on the guide's variance (green in [0, 1])
     # The filter leaves wide soft ramps where person and background are equally bright (a
     # white coat on a white wall): a translucent halo. Steepening around 0.5 keeps the
     # outline (the 0.5 crossing) and makes the alpha crisp again.
