@@ -1,4 +1,5 @@
-"""``python -m training.flicker``: the model card's flicker table, reproducible."""
+"""``python -m training.flicker`` and ``training.robustness``: the model card's flicker and
+robustness tables, reproducible."""
 
 from __future__ import annotations
 
@@ -28,3 +29,33 @@ def test_flicker_table_for_a_model_on_a_clip(tmp_path: Path, capsys) -> None:
 def test_flicker_needs_two_frames(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="fewer than 2"):
         flicker.read_frames(tmp_path / "missing.mp4", 10)
+
+
+def test_robustness_table_no_change_scores_one(tmp_path: Path) -> None:
+    """An alteration that changes nothing scores exactly 1; the real ones score less than 1 on
+    the sample clip's frames but still find the person."""
+    import numpy as np
+
+    from livebg.segment import load_segmenter
+    from training import robustness
+
+    frames = robustness.sample_frames(SAMPLE, 40, 20)
+    assert len(frames) == 2
+    with load_segmenter("unet" if default_weights() else "mediapipe", "cpu") as model:
+        same = robustness.robustness(model, frames, {"none": lambda f, rng: f.copy()})
+        altered = robustness.robustness(model, frames, robustness.ALTERATIONS)
+    assert same == {"none": 1.0}
+    assert set(altered) == set(robustness.ALTERATIONS)
+    assert all(0.5 < score <= 1.0 for score in altered.values())
+    dark = robustness.dark_noisy(frames[0], np.random.default_rng(0))
+    assert dark.dtype == np.uint8 and dark.mean() < 0.5 * frames[0].mean()
+
+
+def test_robustness_cli_writes_json(tmp_path: Path, capsys) -> None:
+    from training import robustness
+
+    out = tmp_path / "r.json"
+    results = robustness.main(["mediapipe", "--clips", str(SAMPLE), "--frames", "20",
+                               "--every", "10", "--json", str(out)])
+    assert json.loads(out.read_text()) == results
+    assert "| mediapipe |" in capsys.readouterr().out
