@@ -73,6 +73,20 @@ def open_model(spec: str, input_width: int, refine: str | None = None) -> Segmen
                      "mediapipe or mediapipe-general")
 
 
+def clips_parser(description: str, frames: int) -> argparse.ArgumentParser:
+    """The command line shared by the tools that run models on video clips (flicker,
+    robustness): models named as for ``open_model``, clips, how many frames, JSON out."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("models", nargs="+", help=".pt checkpoint, .onnx file, mediapipe, "
+                                              "mediapipe-general")
+    p.add_argument("--clips", nargs="+", type=Path, required=True)
+    p.add_argument("--frames", type=int, default=frames, help="first N frames of each clip")
+    p.add_argument("--input-width", type=int, default=160, help="U-Net input width")
+    p.add_argument("--json", type=Path, default=None)
+    return p
+
+
 def overlay(image: np.ndarray, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Missed person pixels in red, false person pixels in blue, outline in green."""
     out = image.copy()

@@ -12,7 +12,6 @@ Models are named as for ``training.evaluate`` (a checkpoint, an ONNX file, ``med
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from livebg.flicker import flips_per_frame
 from livebg.smooth import MaskSmoother
-from training.evaluate import open_model
+from training.evaluate import clips_parser, open_model
 
 COMMON_SIZE = (256, 144)  # MediaPipe's landscape output: no model is compared upsampled
 
@@ -53,14 +52,7 @@ def clip_flicker(model, frames: list[np.ndarray]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("models", nargs="+", help=".pt checkpoint, .onnx file, mediapipe, "
-                                              "mediapipe-general")
-    p.add_argument("--clips", nargs="+", type=Path, required=True)
-    p.add_argument("--frames", type=int, default=150, help="first N frames of each clip")
-    p.add_argument("--input-width", type=int, default=160, help="U-Net input width")
-    p.add_argument("--json", type=Path, default=None)
-    args = p.parse_args(argv)
+    args = clips_parser(__doc__, frames=150).parse_args(argv)
 
     clips = {c.stem: read_frames(c, args.frames) for c in args.clips}
     results: dict[str, dict[str, dict[str, float]]] = {}

@@ -13,7 +13,6 @@ model card's robustness table is this command's output. Models are named as for
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.evaluate import open_model
+from training.evaluate import clips_parser, open_model
 
 MASK_SIZE = (320, 180)
 
@@ -96,14 +95,8 @@ def robustness(model, frames: list[np.ndarray], alterations: dict[str, Alteratio
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("models", nargs="+", help=".pt checkpoint, .onnx file, mediapipe, "
-                                              "mediapipe-general")
-    p.add_argument("--clips", nargs="+", type=Path, required=True)
-    p.add_argument("--frames", type=int, default=300, help="first N frames of each clip")
+    p = clips_parser(__doc__, frames=300)
     p.add_argument("--every", type=int, default=20, help="take every Nth of them")
-    p.add_argument("--input-width", type=int, default=160, help="U-Net input width")
-    p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
     frames = [f for clip in args.clips for f in sample_frames(clip, args.frames, args.every)]
