@@ -246,10 +246,8 @@ def blur_background(
     h, w = frame.shape[:2]
     ds = _blur_downscale(strength)
     size = (max(1, w // ds), max(1, h // ds))
-    if thumbnails is not None and thumbnails.image is frame:
-        # the segmenter's input (160×90 of 720p or 540p) will do when at most 2× finer
-        size = thumbnails.made_between(size, (2 * size[0], 2 * size[1])) or size
-    small = downscale_shared(frame, size, thumbnails)
+    # the segmenter's input (160×90 of 720p or 540p) will do when at most 2× finer
+    small = downscale_shared(frame, size, thumbnails, largest=(2 * size[0], 2 * size[1]))
     sh, sw = small.shape[:2]
     scale = sw / w
     person = cv2.resize(mask.astype(np.float32, copy=False), (sw, sh),

@@ -171,6 +171,29 @@ def one_channel_conv(conv, x):
     return out if conv.bias is None else out + conv.bias.view(1, -1, 1, 1)
 
 
+def output_logits(net, x, cfg: ModelConfig):
+    """The network's logits at its own output resolution (1/``output_stride`` of ``x``): at
+    stride 2, the head's convolution without its ×2 upsampling (see ``ModelConfig``)."""
+    if cfg.output_stride == 1:
+        return net(x)
+    return one_channel_conv(net.segmentation_head[0], net.decoder(net.encoder(x)))
+
+
+def refined_probability(logits, pixels, cfg: ModelConfig):
+    """Person probability from ``output_logits``; with ``cfg.refine == "guided"`` brought to
+    the resolution of ``pixels`` (N×3×H×W, 0..255, BGR or RGB) by the guided filter. Without
+    the display gain, which leaves the 0.5 crossing where it is: training's loss uses this too."""
+    import torch
+
+    prob = torch.sigmoid(logits)
+    if cfg.refine != "guided":
+        return prob
+    from livebg.model_blocks import guide_image, guided_filter
+
+    return guided_filter(prob, guide_image(pixels), cfg.refine_radius, cfg.refine_eps,
+                         scale=cfg.output_stride)
+
+
 def deployable(model, cfg: ModelConfig):
     """Wrap the network for inference: uint8 BGR N×H×W×3 in, person probability
     N×1×(H/s)×(W/s) out, s = ``cfg.deployed_stride``. Colour order, scaling, normalisation
@@ -193,17 +216,8 @@ def deployable(model, cfg: ModelConfig):
         def forward(self, frames_bgr: torch.Tensor) -> torch.Tensor:
             pixels = frames_bgr.permute(0, 3, 1, 2).to(self.mean.dtype)
             x = ((pixels - self.mean) * self.inv_std).flip(1)  # BGR → RGB
-            if cfg.output_stride == 1:
-                prob = torch.sigmoid(self.net(x))
-            else:
-                net = self.net  # the head's conv without its upsampling (see ModelConfig)
-                prob = torch.sigmoid(one_channel_conv(net.segmentation_head[0],
-                                                      net.decoder(net.encoder(x))))
+            prob = refined_probability(output_logits(self.net, x, cfg), pixels, cfg)
             if cfg.refine == "guided":
-                from livebg.model_blocks import guide_image, guided_filter
-
-                prob = guided_filter(prob, guide_image(pixels), cfg.refine_radius,
-                                     cfg.refine_eps, scale=cfg.output_stride)
                 prob = ((prob - 0.5) * cfg.refine_gain + 0.5).clamp(0.0, 1.0)
             return prob
 

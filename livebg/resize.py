@@ -70,10 +70,16 @@ class Thumbnails:
 
 
 def downscale_shared(
-    image: np.ndarray, size: tuple[int, int], thumbnails: Thumbnails | None
+    image: np.ndarray,
+    size: tuple[int, int],
+    thumbnails: Thumbnails | None,
+    largest: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """``thumbnails.get(size)`` when the caller was given ``image``'s thumbnails, else
-    ``downscale(image, size)``."""
-    if thumbnails is not None and thumbnails.image is image:
-        return thumbnails.get(size)
-    return downscale(image, size)
+    ``downscale(image, size)``. With ``largest``, a thumbnail already made between ``size``
+    and ``largest`` will do instead (work that needs no exact size, like a blur)."""
+    if thumbnails is None or thumbnails.image is not image:
+        return downscale(image, size)
+    if largest is not None:
+        size = thumbnails.made_between(size, largest) or size
+    return thumbnails.get(size)

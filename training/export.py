@@ -107,9 +107,10 @@ def main(argv: list[str] | None = None) -> dict:
                    help="store fp32 weights in the ONNX file (default fp16: half the size)")
     p.add_argument("--refine", choices=REFINERS,
                    help="output refinement in the deployed graph (default: the checkpoint's); "
-                        "guided: a guided filter on the input's grey levels brings the "
+                        "guided: a guided filter on the input's green channel brings the "
                         "probability to the input's resolution")
-    p.add_argument("--refine-radius", type=int, help="guided filter box radius (input px)")
+    p.add_argument("--refine-radius", type=int,
+                   help="guided filter box radius (in the network's output pixels)")
     p.add_argument("--refine-eps", type=float, help="guided filter edge threshold")
     p.add_argument("--refine-gain", type=float,
                    help="steepness of the refined probability around 0.5 (crisper alpha)")

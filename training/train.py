@@ -32,8 +32,9 @@ from livebg.model import (
     ModelConfig,
     build_model,
     load_pretrained_encoder,
+    output_logits,
+    refined_probability,
 )
-from livebg.model_blocks import guide_image, guided_filter
 from training.data import PortraitDataset, eval_resize, find_pairs, load_backgrounds, train_augment
 from training.export import load_checkpoint
 from training.losses import distillation_loss, segmentation_loss
@@ -102,24 +103,18 @@ def normalise(images: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return (images.float() - mean) / std
 
 
-def deployed_logits(model: torch.nn.Module, images: torch.Tensor,
+def deployed_logits(model: torch.nn.Module, inputs: torch.Tensor, images: torch.Tensor,
                     cfg: ModelConfig) -> torch.Tensor:
     """Logits at the crop's resolution, as the deployed graph will see them: with
     ``cfg.refine == "guided"`` the network's probability refined by the guided filter on the
-    crop's green channel (``livebg.model.deployable``, without the display-only gain, which
-    leaves the 0.5 crossing where it is), so the network learns what the filter does with
-    its output. ``images``: RGB 0..255, N×3×H×W."""
-    inputs = normalise(images, cfg)
+    crop's green channel (``livebg.model.refined_probability``, as ``deployable`` does), so
+    the network learns what the filter does with its output. ``inputs``: the normalised
+    crops; ``images``: the same crops, RGB 0..255, N×3×H×W (the filter's guide)."""
     if cfg.refine == "none":
         return model(inputs)
-    if cfg.output_stride == 2:  # the head without its ×2 upsampling (see ModelConfig)
-        low = model.segmentation_head[0](model.decoder(model.encoder(inputs)))
-    else:
-        low = model(inputs)
-    guide = guide_image(images)
-    refined = guided_filter(torch.sigmoid(low.float()), guide, cfg.refine_radius,
-                            cfg.refine_eps, scale=cfg.output_stride)
-    return torch.logit(refined, eps=1e-4)
+    # fp32 even under autocast: logit() of an fp16 probability near 1 is infinite
+    low = output_logits(model, inputs, cfg).float()
+    return torch.logit(refined_probability(low, images, cfg), eps=1e-4)
 
 
 def init_from(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
@@ -156,7 +151,8 @@ def validate(model, loader, cfg: ModelConfig, device: torch.device) -> dict[str,
     model.eval()
     acc = MetricAccumulator()
     for images, masks in loader:
-        logits = deployed_logits(model, images.to(device), cfg)
+        images = images.to(device)
+        logits = deployed_logits(model, normalise(images, cfg), images, cfg)
         preds = (logits > 0).cpu().numpy()[:, 0]
         for pred, mask in zip(preds, masks.numpy()[:, 0]):
             acc.add(pred, mask > 0.5)
@@ -282,10 +278,10 @@ def main(argv: list[str] | None = None) -> dict:
                 group["lr"] = base * lr_factor(step, total_steps, args)
             images, masks = images.to(device, non_blocking=True), masks.to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda):
-                logits = deployed_logits(model, images, cfg)
+                inputs = normalise(images, cfg)
+                logits = deployed_logits(model, inputs, images, cfg)
                 if teacher is not None:
-                    teacher_probs = predict_padded(teacher, normalise(images, cfg),
-                                                   teacher_multiple)
+                    teacher_probs = predict_padded(teacher, inputs, teacher_multiple)
             loss, parts = segmentation_loss(logits.float(), masks, args.edge_weight,
                                             args.region_loss)
             if teacher is not None:
