@@ -18,7 +18,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ARCHITECTURES = ("unet", "fpn", "deeplabv3plus")
 DECODER_BLOCKS = ("conv", "separable")
-REFINERS = ("none", "guided")
+REFINERS = ("none", "guided", "guided-colour")
 
 
 @dataclass
@@ -39,11 +39,12 @@ class ModelConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     # "guided" brings the probability to the input's resolution with a guided filter on the
     # input's green channel (livebg.model_blocks.guided_filter), so the outline follows the
-    # picture's edges instead of a bilinear ramp. In the deployed graph, and in training's
-    # loss when trained with it (training.train --refine).
+    # picture's edges instead of a bilinear ramp; "guided-colour" guides by all three
+    # channels (colour_guided_filter: also edges between equally bright colours). In the
+    # deployed graph, and in training's loss when trained with it (training.train --refine).
     refine: str = "none"
     refine_radius: int = 2  # box radius in the network's output pixels
-    refine_eps: float = 1e-3  # edge threshold on the guide's variance (green in [0, 1])
+    refine_eps: float = 1e-3  # edge threshold on the guide's variance (channels in [0, 1])
     # The filter leaves wide soft ramps where person and background are equally bright (a
     # white coat on a white wall): a translucent halo. Steepening around 0.5 keeps the
     # outline (the 0.5 crossing) and makes the alpha crisp again.
@@ -57,7 +58,7 @@ class ModelConfig:
     @property
     def deployed_stride(self) -> int:
         """How many times smaller than its input the deployed graph's output is."""
-        return 1 if self.refine == "guided" else self.output_stride
+        return 1 if self.refine != "none" else self.output_stride
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -180,16 +181,19 @@ def output_logits(net, x, cfg: ModelConfig):
 
 
 def refined_probability(logits, pixels, cfg: ModelConfig):
-    """Person probability from ``output_logits``; with ``cfg.refine == "guided"`` brought to
+    """Person probability from ``output_logits``; with ``cfg.refine`` (not "none") brought to
     the resolution of ``pixels`` (N×3×H×W, 0..255, BGR or RGB) by the guided filter. Without
     the display gain, which leaves the 0.5 crossing where it is: training's loss uses this too."""
     import torch
 
     prob = torch.sigmoid(logits)
-    if cfg.refine != "guided":
+    if cfg.refine == "none":
         return prob
-    from livebg.model_blocks import guide_image, guided_filter
+    from livebg.model_blocks import colour_guided_filter, guide_image, guided_filter
 
+    if cfg.refine == "guided-colour":
+        return colour_guided_filter(prob, pixels * (1 / 255), cfg.refine_radius, cfg.refine_eps,
+                                    scale=cfg.output_stride)
     return guided_filter(prob, guide_image(pixels), cfg.refine_radius, cfg.refine_eps,
                          scale=cfg.output_stride)
 
@@ -217,7 +221,7 @@ def deployable(model, cfg: ModelConfig):
             pixels = frames_bgr.permute(0, 3, 1, 2).to(self.mean.dtype)
             x = ((pixels - self.mean) * self.inv_std).flip(1)  # BGR → RGB
             prob = refined_probability(output_logits(self.net, x, cfg), pixels, cfg)
-            if cfg.refine == "guided":
+            if cfg.refine != "none":
                 prob = ((prob - 0.5) * cfg.refine_gain + 0.5).clamp(0.0, 1.0)
             return prob
 

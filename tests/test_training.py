@@ -16,7 +16,7 @@ pytest.importorskip("albumentations")
 
 from training import evaluate, export, train  # noqa: E402
 from training.data import PairError, find_pairs, load_pair  # noqa: E402
-from training.losses import edge_band, segmentation_loss  # noqa: E402
+from training.losses import edge_band, lovasz_hinge_loss, segmentation_loss  # noqa: E402
 from training.metrics import boundary_f_score, image_scores  # noqa: E402
 
 
@@ -71,9 +71,25 @@ def test_metrics_and_losses_on_known_masks():
     t = torch.from_numpy(target.astype(np.float32))[None, None]
     band = edge_band(t)
     assert band.sum() > 0 and band[0, 0, 32, 32] == 0 and band[0, 0, 16, 32] == 1
-    good, _ = segmentation_loss((t * 20 - 10), t)
-    bad, _ = segmentation_loss((10 - t * 20), t)
-    assert good < 0.1 < bad
+    for region in ("iou", "dice", "lovasz"):
+        good, _ = segmentation_loss((t * 20 - 10), t, region=region)
+        bad, _ = segmentation_loss((10 - t * 20), t, region=region)
+        assert good < 0.1 < bad
+
+
+def test_lovasz_hinge_is_the_iou_loss_of_hard_predictions():
+    """With logits of ±1 every right pixel has hinge error 0 and every wrong one 2, where
+    the Lovász extension equals the Jaccard loss: 2 · (1 - IoU) of the thresholded mask."""
+    import torch
+
+    target = np.zeros((2, 1, 40, 40), np.float32)
+    target[0, 0, 10:30, 10:30] = 1
+    target[1, 0, 5:15, 20:38] = 1
+    pred = np.roll(target, (3, -2), axis=(2, 3))
+    pred[1, 0, :4] = 1  # a false-positive stripe too
+    ious = [image_scores(p[0] > 0, t[0] > 0)["iou"] for p, t in zip(pred, target)]
+    loss = lovasz_hinge_loss(torch.from_numpy(pred * 2 - 1), torch.from_numpy(target))
+    assert float(loss) == pytest.approx(2 * (1 - np.mean(ious)), rel=1e-5)
 
 
 def test_one_channel_head_as_depthwise_sum_is_the_same_convolution():
@@ -113,6 +129,30 @@ def test_guided_filter_puts_a_blurry_outline_on_the_image_edge():
     assert ((bilinear[row] > 0.5) != truth).sum() >= 2  # the network's blur, upsampled
     away = np.r_[0:20, 54:w]  # farther than the filter's reach (2 * radius * scale px)
     assert np.abs(refined[row, away] - bilinear[row, away]).max() < 0.02
+
+
+def test_colour_guide_finds_an_outline_between_equally_bright_colours():
+    """Person and background of the same green value (red-ish vs blue-ish): the green
+    guide sees no edge and leaves the network's blur; the colour guide puts the 0.5
+    crossing on the edge."""
+    import torch
+
+    from livebg.model_blocks import colour_guided_filter, guide_image, guided_filter
+
+    h, w, edge = 32, 64, 37
+    frame = np.full((1, h, w, 3), (220, 120, 30), np.uint8)  # BGR: blue-ish wall
+    frame[:, :, :edge] = (30, 120, 220)  # red-ish person, the same green
+    truth = np.arange(w) < edge
+    ramp = 1 / (1 + np.exp((np.arange(w // 2) + 0.5 - edge / 2 - 1.5) / 1.5))  # 3 px off
+    prob = torch.tensor(np.tile(ramp, (h // 2, 1)), dtype=torch.float32)[None, None]
+    pixels = torch.from_numpy(frame).permute(0, 3, 1, 2).float()
+    green = guided_filter(prob, guide_image(pixels), radius=2, eps=1e-3, scale=2)[0, 0]
+    colour = colour_guided_filter(prob, pixels / 255, radius=2, eps=1e-3, scale=2)[0, 0]
+    row = h // 2
+    assert ((colour[row].numpy() > 0.5) == truth).all()
+    assert ((green[row].numpy() > 0.5) != truth).sum() >= 2
+    # far from the edge both keep the network's probability
+    assert torch.allclose(colour[:, :20], green[:, :20], atol=0.02)
 
 
 def test_train_one_epoch_then_evaluate_and_export(tmp_path):
@@ -177,10 +217,24 @@ def test_fine_tune_from_checkpoint_on_a_subset(tmp_path):
     common = ["--data", str(data), "--epochs", "1", "--batch-size", "2", "--height", "64",
               "--width", "64", "--workers", "0", "--no-progress", "--no-pretrained",
               "--cache-long-side", "128"]
+    import torch
+
     train.main([*common, "--out", str(tmp_path / "a")])
+    start = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
     tuned = train.main([*common, "--out", str(tmp_path / "b"), "--init",
-                        str(tmp_path / "a" / "last.pt"), "--only", "img_0[0-3]"])
+                        str(tmp_path / "a" / "last.pt"), "--only", "img_0[0-3]",
+                        "--region-loss", "lovasz", "--ema", "0.9", "--lr", "0.05"])
     assert tuned["history"][0]["step"] == 2  # 4 matching pairs / batch 2
+    # --ema: the kept "model" is 0.9² of the start + the rest from the trained weights
+    ckpt = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    name = "decoder.blocks.0.conv1.0.weight"
+    kept, trained = ckpt["model"][name], ckpt["trained_model"][name]
+    assert not torch.equal(kept, trained) and not torch.equal(kept, start[name])
+    assert (kept - start[name]).abs().sum() < (trained - start[name]).abs().sum()
+    resumed = train.main([*common, "--out", str(tmp_path / "b"), "--epochs", "2",
+                          "--resume", str(tmp_path / "b" / "last.pt"), "--ema", "0.9",
+                          "--only", "img_0[0-3]"])
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     with pytest.raises(SystemExit, match="matches no pair"):
         train.main([*common, "--out", str(tmp_path / "c"), "--only", "nothing*"])
 
@@ -227,13 +281,14 @@ def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, cap
     assert small.shape[:2] == (48, 64)  # 64×36 padded to a multiple of 16, not of 32
     assert seg.infer(frame).shape == (18, 32)  # half resolution, padding cropped off
 
-    # the same checkpoint with the guided refinement: full input resolution out
-    report = export.main([str(tmp_path / "fast" / "last.pt"), "--out", str(tmp_path / "g"),
-                          "--input-width", "64", "--refine", "guided"])
-    assert report["onnx_fp32_graph_max_abs_diff"] < 1e-4
-    refined = load_segmenter("unet", "cpu", weights=str(tmp_path / "g" / "unet.onnx"))
-    assert refined.infer(frame).shape == (36, 64)
-    assert refined.predict(frame).shape == (360, 640)
+    # the same checkpoint with either guided refinement: full input resolution out
+    for refine in ("guided", "guided-colour"):
+        report = export.main([str(tmp_path / "fast" / "last.pt"), "--out",
+                              str(tmp_path / refine), "--input-width", "64", "--refine", refine])
+        assert report["onnx_fp32_graph_max_abs_diff"] < 1e-4
+        refined = load_segmenter("unet", "cpu", weights=str(tmp_path / refine / "unet.onnx"))
+        assert refined.infer(frame).shape == (36, 64)
+        assert refined.predict(frame).shape == (360, 640)
 
     # trained through the refinement: the checkpoint says so and the export follows it
     result = train.main([*common, *fast, "--height", "48", "--width", "64", "--init", full,

@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--refine", choices=REFINERS,
                    help="output refinement in the deployed graph (default: the checkpoint's); "
                         "guided: a guided filter on the input's green channel brings the "
-                        "probability to the input's resolution")
+                        "probability to the input's resolution; guided-colour: guided by all "
+                        "three channels (+0.2 ms a frame, see assets/MODEL.md)")
     p.add_argument("--refine-radius", type=int,
                    help="guided filter box radius (in the network's output pixels)")
     p.add_argument("--refine-eps", type=float, help="guided filter edge threshold")

@@ -37,7 +37,7 @@ from livebg.model import (
 )
 from training.data import PortraitDataset, eval_resize, find_pairs, load_backgrounds, train_augment
 from training.export import load_checkpoint
-from training.losses import distillation_loss, segmentation_loss
+from training.losses import REGION_LOSSES, distillation_loss, segmentation_loss
 from training.metrics import MetricAccumulator
 
 
@@ -74,7 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
     p.add_argument("--warmup-steps", type=int, default=100)
     p.add_argument("--edge-weight", type=float, default=4.0)
-    p.add_argument("--region-loss", default="iou", choices=["iou", "dice"])
+    p.add_argument("--region-loss", default="iou", choices=REGION_LOSSES,
+                   help="lovasz: the Lovász hinge, IoU of the thresholded mask (fine-tuning)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate, keep and export an exponential moving average of the "
+                        "weights (e.g. 0.998; 0 = off)")
     p.add_argument("--bg-dir", default=None, help="photos to paste people onto (optional)")
     p.add_argument("--paste-prob", type=float, default=0.0)
     p.add_argument("--cache-long-side", type=int, default=384)
@@ -106,7 +110,7 @@ def normalise(images: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
 def deployed_logits(model: torch.nn.Module, inputs: torch.Tensor, images: torch.Tensor,
                     cfg: ModelConfig) -> torch.Tensor:
     """Logits at the crop's resolution, as the deployed graph will see them: with
-    ``cfg.refine == "guided"`` the network's probability refined by the guided filter on the
+    ``cfg.refine`` the network's probability refined by the guided filter on the
     crop's green channel (``livebg.model.refined_probability``, as ``deployable`` does), so
     the network learns what the filter does with its output. ``inputs``: the normalised
     crops; ``images``: the same crops, RGB 0..255, N×3×H×W (the filter's guide)."""
@@ -115,6 +119,17 @@ def deployed_logits(model: torch.nn.Module, inputs: torch.Tensor, images: torch.
     # fp32 even under autocast: logit() of an fp16 probability near 1 is infinite
     low = output_logits(model, inputs, cfg).float()
     return torch.logit(refined_probability(low, images, cfg), eps=1e-4)
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * model, batch-norm statistics included (integer
+    buffers such as num_batches_tracked are copied)."""
+    for averaged, current in zip(ema.state_dict().values(), model.state_dict().values()):
+        if averaged.is_floating_point():
+            averaged.lerp_(current, 1 - decay)
+        else:
+            averaged.copy_(current)
 
 
 def init_from(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
@@ -148,6 +163,7 @@ def lr_factor(step: int, total: int, args: argparse.Namespace) -> float:
 
 @torch.no_grad()
 def validate(model, loader, cfg: ModelConfig, device: torch.device) -> dict[str, float]:
+    was_training = model.training
     model.eval()
     acc = MetricAccumulator()
     for images, masks in loader:
@@ -156,7 +172,7 @@ def validate(model, loader, cfg: ModelConfig, device: torch.device) -> dict[str,
         preds = (logits > 0).cpu().numpy()[:, 0]
         for pred, mask in zip(preds, masks.numpy()[:, 0]):
             acc.add(pred, mask > 0.5)
-    model.train()
+    model.train(was_training)
     return acc.summary()
 
 
@@ -260,8 +276,20 @@ def main(argv: list[str] | None = None) -> dict:
         best, history = ckpt["best_miou"], ckpt["history"]
         print(f"resumed from {args.resume} at epoch {ckpt['epoch']}")
 
+    # The averaged weights are the ones validated, kept and exported ("model"); the raw
+    # ones ("trained_model") only matter for --resume.
+    ema = None
+    if args.ema:
+        ema = build_model(cfg).to(device)
+        ema.load_state_dict(model.state_dict())
+        if args.resume and "trained_model" in ckpt:
+            model.load_state_dict(ckpt["trained_model"])
+        ema.requires_grad_(False).eval()
+    kept = ema if ema is not None else model
+
     def save(path: Path, epoch: int) -> None:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        extra = {"trained_model": model.state_dict()} if ema is not None else {}
+        torch.save({"model": kept.state_dict(), **extra, "optimizer": optimizer.state_dict(),
                     "model_config": asdict(cfg), "train_args": vars(args), "epoch": epoch,
                     "step": step, "best_miou": best, "history": history}, path)
 
@@ -292,6 +320,8 @@ def main(argv: list[str] | None = None) -> dict:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if ema is not None:
+                update_ema(ema, model, args.ema)
             step += 1
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}",
@@ -300,7 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
         record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
                   "lr": optimizer.param_groups[1]["lr"], "seconds": time.time() - t0}
         if val_loader is not None:
-            scores = validate(model, val_loader, cfg, device)
+            scores = validate(kept, val_loader, cfg, device)
             record.update({f"val_{k}": v for k, v in scores.items()})
         history.append(record)
         score = record.get("val_miou", -record["train_loss"])
