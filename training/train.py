@@ -249,10 +249,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"pretrained encoder: {load_pretrained_encoder(model, cfg)} tensors from ImageNet")
     teacher = None
     if args.teacher:
-        teacher, teacher_cfg, ckpt = load_checkpoint(args.teacher)
+        teacher, teacher_cfg, teacher_ckpt = load_checkpoint(args.teacher)
         teacher.to(device).requires_grad_(False)
         teacher_multiple = teacher_cfg.input_multiple
-        print(f"distilling from {args.teacher} (epoch {ckpt['epoch']})")
+        print(f"distilling from {args.teacher} (epoch {teacher_ckpt['epoch']})")
     encoder_params = list(model.encoder.parameters())
     encoder_ids = {id(p) for p in encoder_params}
     other_params = [p for p in model.parameters() if id(p) not in encoder_ids]
