@@ -10,6 +10,7 @@ import pytest
 
 from livebg.segment.unet import default_weights
 from training import flicker
+from training.evaluate import read_clip
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.mp4"
 
@@ -28,7 +29,7 @@ def test_flicker_table_for_a_model_on_a_clip(tmp_path: Path, capsys) -> None:
 
 def test_flicker_needs_two_frames(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="fewer than 2"):
-        flicker.read_frames(tmp_path / "missing.mp4", 10)
+        read_clip(tmp_path / "missing.mp4", 10, minimum=2)
 
 
 def test_robustness_table_no_change_scores_one(tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_robustness_table_no_change_scores_one(tmp_path: Path) -> None:
     from livebg.segment import load_segmenter
     from training import robustness
 
-    frames = robustness.sample_frames(SAMPLE, 40, 20)
+    frames = read_clip(SAMPLE, 40, every=20)
     assert len(frames) == 2
     with load_segmenter("unet" if default_weights() else "mediapipe", "cpu") as model:
         same = robustness.robustness(model, frames, {"none": lambda f, rng: f.copy()})

@@ -87,6 +87,23 @@ def clips_parser(description: str, frames: int) -> argparse.ArgumentParser:
     return p
 
 
+def read_clip(path: Path, frames: int, every: int = 1, minimum: int = 1) -> list[np.ndarray]:
+    """Every ``every``-th of a clip's first ``frames`` frames (only those are kept in memory);
+    fewer than ``minimum`` readable ones is an error that names the clip."""
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    for index in range(frames):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % every == 0:
+            out.append(frame)
+    cap.release()
+    if len(out) < minimum:
+        raise SystemExit(f"{path}: fewer than {minimum} readable frame{'s' * (minimum > 1)}")
+    return out
+
+
 def overlay(image: np.ndarray, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Missed person pixels in red, false person pixels in blue, outline in green."""
     out = image.copy()

@@ -13,30 +13,15 @@ Models are named as for ``training.evaluate`` (a checkpoint, an ONNX file, ``med
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from livebg.flicker import flips_per_frame
 from livebg.smooth import MaskSmoother
-from training.evaluate import clips_parser, open_model
+from training.evaluate import clips_parser, open_model, read_clip
 
 COMMON_SIZE = (256, 144)  # MediaPipe's landscape output: no model is compared upsampled
-
-
-def read_frames(path: Path, frames: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while len(out) < frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.append(frame)
-    cap.release()
-    if len(out) < 2:
-        raise SystemExit(f"{path}: fewer than 2 readable frames")
-    return out
 
 
 def clip_flicker(model, frames: list[np.ndarray]) -> dict[str, float]:
@@ -54,7 +39,7 @@ def clip_flicker(model, frames: list[np.ndarray]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict:
     args = clips_parser(__doc__, frames=150).parse_args(argv)
 
-    clips = {c.stem: read_frames(c, args.frames) for c in args.clips}
+    clips = {c.stem: read_clip(c, args.frames, minimum=2) for c in args.clips}
     results: dict[str, dict[str, dict[str, float]]] = {}
     for spec in args.models:
         with open_model(spec, args.input_width) as model:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from training.evaluate import clips_parser, open_model
+from training.evaluate import clips_parser, open_model, read_clip
 
 MASK_SIZE = (320, 180)
 
@@ -58,22 +57,6 @@ ALTERATIONS: dict[str, Alteration] = {
 }
 
 
-def sample_frames(path: Path, frames: int, every: int) -> list[np.ndarray]:
-    """Every ``every``-th frame of the clip's first ``frames``."""
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    for index in range(frames):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if index % every == 0:
-            out.append(frame)
-    cap.release()
-    if not out:
-        raise SystemExit(f"{path}: no readable frames")
-    return out
-
-
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
@@ -99,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--every", type=int, default=20, help="take every Nth of them")
     args = p.parse_args(argv)
 
-    frames = [f for clip in args.clips for f in sample_frames(clip, args.frames, args.every)]
+    frames = [f for clip in args.clips for f in read_clip(clip, args.frames, args.every)]
     results = {}
     for spec in args.models:
         with open_model(spec, args.input_width) as model:

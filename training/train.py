@@ -10,6 +10,7 @@ checkpoint, log, plot). Checkpoints carry their full config and resume exactly.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import fnmatch
 import json
@@ -58,8 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output-stride", type=int, default=1, choices=[1, 2],
                    help="2: the decoder stops at half resolution (faster on a CPU)")
     p.add_argument("--refine", default="none", choices=REFINERS,
-                   help="guided: train through the deployed graph's guided-filter refinement "
-                        "(the loss sees the refined, full-resolution probability)")
+                   help="guided, guided-colour: train through the deployed graph's "
+                        "guided-filter refinement (the loss sees the refined, full-resolution "
+                        "probability)")
     p.add_argument("--no-pretrained", action="store_true", help="random encoder init")
     p.add_argument("--height", type=int, default=256,
                    help="training crop height (a multiple of 2**depth)")
@@ -110,9 +112,9 @@ def normalise(images: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
 def deployed_logits(model: torch.nn.Module, inputs: torch.Tensor, images: torch.Tensor,
                     cfg: ModelConfig) -> torch.Tensor:
     """Logits at the crop's resolution, as the deployed graph will see them: with
-    ``cfg.refine`` the network's probability refined by the guided filter on the
-    crop's green channel (``livebg.model.refined_probability``, as ``deployable`` does), so
-    the network learns what the filter does with its output. ``inputs``: the normalised
+    ``cfg.refine`` the network's probability refined by the guided filter on the crop's
+    green channel or colours (``livebg.model.refined_probability``, as ``deployable`` does),
+    so the network learns what the filter does with its output. ``inputs``: the normalised
     crops; ``images``: the same crops, RGB 0..255, N×3×H×W (the filter's guide)."""
     if cfg.refine == "none":
         return model(inputs)
@@ -280,8 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     # ones ("trained_model") only matter for --resume.
     ema = None
     if args.ema:
-        ema = build_model(cfg).to(device)
-        ema.load_state_dict(model.state_dict())
+        ema = copy.deepcopy(model)
         if args.resume and "trained_model" in ckpt:
             model.load_state_dict(ckpt["trained_model"])
         ema.requires_grad_(False).eval()
