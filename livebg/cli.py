@@ -35,7 +35,7 @@ EXIT_INTERRUPTED = 130
 _ASSETS = Path(__file__).resolve().parent.parent / "assets"
 _UNSET = object()
 # Options whose PipelineConfig field has another name (the window's saved settings use those).
-_CONFIG_NAMES = {"input": "source", "camera": "source", "bg": "background"}
+_CONFIG_NAMES = {"input": "source", "camera": "source", "bg": "background", "tta": "model"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,6 +96,9 @@ def build_parser() -> _Parser:
                    help="play files at their own fps even when only writing --output")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--mask-only", action="store_true", help="output the mask, not a composite")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each mask with the mirrored frame's: cleaner outlines, twice "
+                        "the inference (default: on for photos, off for video and cameras)")
     p.add_argument("--benchmark", action="store_true",
                    help="time the pipeline instead (like `livebg bench`)")
     p.add_argument("--frames", type=int, default=300, help="--benchmark: frames to measure")
@@ -152,12 +155,12 @@ def display_available() -> bool:
 
 def check_models(names: Sequence[str], devices: Sequence[str]) -> None:
     """Typos fail before anything slow is opened, listing the valid names."""
-    from livebg.segment import DEVICES, available_segmenters
+    from livebg.segment import DEVICES, available_segmenters, split_tta, unknown_model_message
 
     valid = available_segmenters()
     for name in names:
-        if name.lower() not in valid:
-            raise LivebgError(f"unknown model {name!r}: choose one of {', '.join(valid)}")
+        if split_tta(name.lower())[0] not in valid:
+            raise LivebgError(unknown_model_message(name))
     for device in devices:
         if device.lower() not in DEVICES:
             raise LivebgError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
@@ -257,6 +260,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     models = args.model if isinstance(args.model, list) else [args.model]
     devices = args.device if isinstance(args.device, list) else [args.device]
+    models = [with_tta(m, getattr(args, "tta", None), default=False) for m in models]
     check_models(models, devices)
     check_cuda(devices, args.cuda_fallback)
     check_weights(args.weights)
@@ -299,12 +303,23 @@ def run_command(args: argparse.Namespace) -> int:
         if not path.exists():
             raise LivebgError(f"input {path} does not exist: check the path, or use --camera N")
         if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
+            args.model = with_tta(args.model, args.tta, default=True)
             return run_stills(args, path)
         check_video_path(path)
+    args.model = with_tta(args.model, args.tta, default=False)
     check_cuda([args.device], args.cuda_fallback)
     check_background(args.bg, video=True)
     output = resolve_video_output(args.output, _input_path(args)) if args.output else None
     return run_video(args, output)
+
+
+def with_tta(model: str, tta: bool | None, *, default: bool) -> str:
+    """The model name with ``+tta`` when ``--tta`` asks for it (``None``: ``default``);
+    a name that already says ``+tta`` keeps it."""
+    from livebg.segment import TTA_SUFFIX, split_tta
+
+    base, named = split_tta(model)
+    return base + TTA_SUFFIX if named or (default if tta is None else tta) else base
 
 
 def _input_path(args: argparse.Namespace) -> Path | None:

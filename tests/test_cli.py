@@ -54,6 +54,10 @@ def test_file_job_with_colour_background(
     err = capsys.readouterr().err
     assert f"wrote 24 frames to {out}" in err
     assert len(use_fake_segmenter) == 1 and use_fake_segmenter[0].close_calls == 1
+    assert use_fake_segmenter[0].name == "fake"  # video: no mirrored second pass by default
+    assert cli.main(["--input", str(clip), "--output", str(out), "--no-window", "--tta",
+                     "--max-frames", "2"]) == 0
+    assert use_fake_segmenter[-1].name == "auto+tta"
 
 
 def test_file_job_with_image_background_and_folder_output(

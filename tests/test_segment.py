@@ -11,7 +11,7 @@ import pytest
 from livebg.composite import Compositor
 from livebg.errors import LivebgError
 from livebg.resize import Thumbnails
-from livebg.segment import available_segmenters, cuda_available, load_segmenter
+from livebg.segment import FlipAveraged, available_segmenters, cuda_available, load_segmenter
 from livebg.segment.unet import Letterbox, default_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -57,6 +57,8 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(LivebgError, match="choose one of auto, cpu, cuda"):
         load_segmenter("unet", device="tpu")
     assert available_segmenters() == ["auto", "unet", "mediapipe"]
+    with pytest.raises(LivebgError, match=r"'deeplab\+tta': choose one of auto, unet"):
+        load_segmenter("deeplab+tta")
 
 
 @pytest.mark.skipif(cuda_available(), reason="checks the no-CUDA message")
@@ -84,6 +86,48 @@ def test_shipped_unet_finds_the_person_in_the_sample_clip(device):
     h, w = mask.shape
     assert mask[: h // 4, : w // 4].mean() < 0.1
     assert mask[int(h * 0.85):, int(w * 0.5):int(w * 0.75)].mean() > 0.8
+
+
+def test_tta_of_any_backend_mirrors_the_frame_and_back():
+    """A backend without a batched mirror (mediapipe's case): the frame itself is mirrored.
+    A stand-in that sees the left edge as person everywhere is right half the time."""
+    from livebg.segment import SegmenterBase
+
+    class LeftIsPerson(SegmenterBase):
+        name, closed = "left", 0
+
+        def infer(self, frame_bgr, thumbnails=None):
+            ramp = np.linspace(1, 0, frame_bgr.shape[1], dtype=np.float32)
+            return np.tile(ramp, (frame_bgr.shape[0], 1)) * (frame_bgr[..., 1] > 0)
+
+        def close(self):
+            self.closed += 1
+
+    frame = np.zeros((40, 64, 3), np.uint8)
+    frame[:, 48:] = 255  # the "person" stands right, where the stand-in is least sure
+    with FlipAveraged(LeftIsPerson()) as tta:
+        mask = tta.predict(frame)
+        assert tta.name == "left+tta"
+    assert tta.inner.closed == 1
+    np.testing.assert_allclose(mask[:, 48:], 0.5, atol=1e-6)  # (ramp + mirrored ramp) / 2
+    assert mask[:, :48].max() == 0
+
+
+@pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
+def test_tta_averages_the_mirrored_frame_into_a_mirror_symmetric_mask():
+    """unet+tta: a mirrored frame gets exactly the mirrored mask, which the network alone
+    does not give (its errors are lopsided); the two agree on the person all the same."""
+    frame = first_frame(SAMPLE, 60)
+    mirrored = cv2.flip(frame, 1)
+    with load_segmenter("unet+tta", "cpu") as tta, load_segmenter("unet", "cpu") as plain:
+        assert isinstance(tta, FlipAveraged) and tta.name == "unet+tta"
+        averaged = tta.infer(frame, Thumbnails(frame))
+        np.testing.assert_allclose(cv2.flip(tta.infer(mirrored), 1), averaged, atol=1e-5)
+        single, single_of_mirror = plain.infer(frame), cv2.flip(plain.infer(mirrored), 1)
+        assert np.abs(single - single_of_mirror).max() > 0.05  # the lopsidedness TTA removes
+        np.testing.assert_allclose(averaged, (single + single_of_mirror) / 2, atol=1e-5)
+        assert ((averaged > 0.5) == (single > 0.5)).mean() > 0.98
+        assert tta.predict(frame).shape == frame.shape[:2]
 
 
 @pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
@@ -149,6 +193,9 @@ def test_torch_fp16_path_matches_onnx(device):
     frame = first_frame(SHARED / "videos" / "s18.mp4" if SHARED.is_dir() else SAMPLE, 30)
     with TorchUNet(weights, device=device) as torch_path, OnnxUNet(default_weights()) as onnx:
         a, b = torch_path.infer(frame), onnx.infer(frame)
+        # +tta: the mirrored copy goes through in the same batch on either path
+        a_tta, b_tta = torch_path.infer_with_mirror(frame), onnx.infer_with_mirror(frame)
+    assert a_tta.shape == a.shape and np.mean((a_tta > 0.5) != (b_tta > 0.5)) < 0.01
     assert a.shape == b.shape and a.dtype == np.float32
     # fp16 weights and an unrounded letterbox move probabilities by ~0.01; the refinement's
     # 4x gain around 0.5 (refine_gain) magnifies that where the network is unsure, so a few

@@ -51,6 +51,18 @@ def test_colour_background_keeps_names(photos: Path, tmp_path: Path,
     assert img[INSIDE].tolist() == list(PERSON_BGR)
 
 
+def test_photos_average_the_mirrored_frame_unless_told_not_to(
+        photos: Path, tmp_path: Path, use_fake_segmenter: list) -> None:
+    """Photos are not real-time, so they get the better mask (+tta) by default."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for flags, model in (([], "auto+tta"), (["--model", "unet", "--no-tta"], "unet"),
+                         (["--model", "mediapipe+tta", "--no-tta"], "mediapipe+tta")):
+        assert cli.main(["--input", str(photos), "--bg", "red", "--output", str(out),
+                         *flags]) == 0
+        assert use_fake_segmenter[-1].name == model
+
+
 def test_mask_only(photos: Path, tmp_path: Path, use_fake_segmenter: list) -> None:
     out = tmp_path / "masks"
     out.mkdir()

@@ -104,6 +104,34 @@ def test_one_channel_head_as_depthwise_sum_is_the_same_convolution():
         assert torch.allclose(one_channel_conv(conv, x), conv(x), atol=1e-5)
 
 
+def test_degrade_scales_only_the_lighting_optics_and_codec_augmentations():
+    from training.data import train_augment
+
+    def probabilities(degrade: float) -> dict[str, float]:
+        return {type(t).__name__: t.p for t in train_augment(64, 48, degrade).transforms}
+
+    full, clean = probabilities(1.0), probabilities(0.0)
+    scaled = {"RandomGamma", "RandomBrightnessContrast", "ToGray", "OneOf", "GaussNoise",
+              "ImageCompression"}
+    assert all(full[name] > 0 and clean[name] == 0 for name in scaled)
+    assert all(clean[name] == full[name] > 0 for name in full if name not in scaled)
+
+
+def test_flipped_teacher_is_mirror_symmetric():
+    """--teacher-flip averages the teacher over a crop and its mirror image, so a mirrored
+    crop gets exactly the mirrored probabilities, which a lopsided teacher alone does not."""
+    import torch
+
+    torch.manual_seed(0)
+    lopsided = torch.nn.Conv2d(3, 1, 3, padding=1)  # a random kernel: not mirror symmetric
+    crop = torch.randn(2, 3, 20, 30)
+    for flip, symmetric in ((False, False), (True, True)):
+        probs = train.predict_padded(lopsided, crop, 16, flip=flip)
+        mirrored = train.predict_padded(lopsided, crop.flip(-1), 16, flip=flip)
+        assert probs.shape == (2, 1, 20, 30)
+        assert torch.allclose(probs, mirrored.flip(-1), atol=1e-6) == symmetric
+
+
 def test_guided_filter_puts_a_blurry_outline_on_the_image_edge():
     """A half-resolution probability whose step is smeared over several pixels, refined
     with a guide that has a sharp edge: the 0.5 crossing lands on the guide's edge, and the
@@ -237,6 +265,8 @@ def test_fine_tune_from_checkpoint_on_a_subset(tmp_path):
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     with pytest.raises(SystemExit, match="matches no pair"):
         train.main([*common, "--out", str(tmp_path / "c"), "--only", "nothing*"])
+    with pytest.raises(SystemExit, match="--degrade 5.0 must be between 0 and 3"):
+        train.main([*common, "--out", str(tmp_path / "c"), "--degrade", "5"])
 
 
 def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, capsys):
@@ -259,7 +289,8 @@ def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, cap
         train.main([*common, *fast, "--height", "72", "--out", str(tmp_path / "x")])
     full = str(tmp_path / "full" / "last.pt")
     result = train.main([*common, *fast, "--height", "48", "--width", "64", "--init", full,
-                         "--teacher", full, "--out", str(tmp_path / "fast")])  # distilled
+                         "--teacher", full, "--teacher-flip",
+                         "--out", str(tmp_path / "fast")])  # distilled
     assert np.isfinite(result["history"][0]["train_loss"])
 
     copied = re.search(r"(\d+)/(\d+) tensors copied", capsys.readouterr().out)

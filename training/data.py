@@ -72,24 +72,27 @@ def load_pair(pair: Pair, long_side: int | None = None) -> tuple[np.ndarray, np.
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (mask > threshold).astype(np.uint8)
 
 
-def train_augment(height: int, width: int) -> A.Compose:
+def train_augment(height: int, width: int, degrade: float = 1.0) -> A.Compose:
     """Webcam-like variation: framing (scale/shift/rotate, person smaller in a wider
     frame), lighting (jitter, low light, overexposure), optics (blur, noise) and codec (JPEG)
-    artefacts."""
+    artefacts. ``degrade`` scales the probabilities of the lighting, optics and codec
+    degradations (0: framing and colour jitter only, e.g. for a last polish on clean
+    photos)."""
     return A.Compose([
         A.HorizontalFlip(p=0.5),
         A.Affine(scale=(0.55, 1.25), translate_percent=(-0.15, 0.15), rotate=(-15, 15),
                  border_mode=cv2.BORDER_REFLECT_101, p=0.9),
         A.RandomResizedCrop(size=(height, width), scale=(0.5, 1.0), ratio=(0.5, 1.4), p=1.0),
         A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.7),
-        A.RandomGamma(gamma_limit=(70, 180), p=0.3),  # >100 darkens: dim rooms
+        A.RandomGamma(gamma_limit=(70, 180), p=0.3 * degrade),  # >100 darkens: dim rooms
         # auto-exposure overshooting (a face against a window): ×1.1–1.7 + up to 30, clipped
         A.RandomBrightnessContrast(brightness_limit=(0.0, 0.12), contrast_limit=(0.1, 0.7),
-                                   p=0.15),
-        A.ToGray(p=0.05),
-        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=0.25),
-        A.GaussNoise(std_range=(0.02, 0.08), p=0.25),
-        A.ImageCompression(quality_range=(40, 95), p=0.3),
+                                   p=0.15 * degrade),
+        A.ToGray(p=0.05 * degrade),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))],
+                p=0.25 * degrade),
+        A.GaussNoise(std_range=(0.02, 0.08), p=0.25 * degrade),
+        A.ImageCompression(quality_range=(40, 95), p=0.3 * degrade),
     ])
 
 

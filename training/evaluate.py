@@ -8,6 +8,8 @@ as the app runs it) or ``mediapipe`` (``mediapipe-general`` = its square model),
 compare on the same images. Predictions are resized to each mask's full size and
 thresholded at 0.5. Prints mIoU (per-image person IoU, averaged, PortraitNet's
 convention), class-mean IoU, Dice, pixel accuracy and boundary F-score, all in %.
+Any model + ``+tta`` (``assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
+mirrored image, as livebg does for photos.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tqdm import tqdm
 
 from livebg.model import REFINERS
 from livebg.resize import Thumbnails
-from livebg.segment import SegmenterBase
+from livebg.segment import FlipAveraged, SegmenterBase, split_tta
 from training.data import find_pairs
 from training.metrics import MetricAccumulator
 
@@ -54,7 +56,20 @@ class CheckpointSegmenter(SegmenterBase):
         return self._geometry.crop(prob)
 
 
+MODELS_HELP = ".pt checkpoint, .onnx file, mediapipe, mediapipe-general; each may end in +tta"
+
+
 def open_model(spec: str, input_width: int, refine: str | None = None) -> SegmenterBase:
+    """A model by name: a ``.pt`` checkpoint, an ``.onnx`` file, ``mediapipe`` or
+    ``mediapipe-general``; ``+tta`` at the end averages it with the mirrored image."""
+    base, tta = split_tta(spec)
+    model = _open_base_model(base, input_width, refine)
+    if base.endswith((".pt", ".onnx")):
+        model.name = Path(base).stem
+    return FlipAveraged(model) if tta else model
+
+
+def _open_base_model(spec: str, input_width: int, refine: str | None) -> SegmenterBase:
     if spec == "mediapipe":
         from livebg.segment.mediapipe import MediaPipeSegmenter
 
@@ -70,7 +85,7 @@ def open_model(spec: str, input_width: int, refine: str | None = None) -> Segmen
     if spec.endswith(".pt"):
         return CheckpointSegmenter(spec, input_width, refine)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
-                     "mediapipe or mediapipe-general")
+                     "mediapipe or mediapipe-general (+tta to average with the mirror image)")
 
 
 def clips_parser(description: str, frames: int) -> argparse.ArgumentParser:
@@ -78,8 +93,7 @@ def clips_parser(description: str, frames: int) -> argparse.ArgumentParser:
     robustness): models named as for ``open_model``, clips, how many frames, JSON out."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("models", nargs="+", help=".pt checkpoint, .onnx file, mediapipe, "
-                                              "mediapipe-general")
+    p.add_argument("models", nargs="+", help=MODELS_HELP)
     p.add_argument("--clips", nargs="+", type=Path, required=True)
     p.add_argument("--frames", type=int, default=frames, help="first N frames of each clip")
     p.add_argument("--input-width", type=int, default=160, help="U-Net input width")
@@ -170,8 +184,7 @@ def format_table(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("models", nargs="+", help=".pt checkpoint, .onnx file, mediapipe, "
-                   "mediapipe-general")
+    p.add_argument("models", nargs="+", help=MODELS_HELP)
     p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
     p.add_argument("--input-width", type=int, default=192,
                    help="U-Net input width (aspect kept, padded to the network's stride)")
@@ -189,7 +202,6 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for spec in args.models:
         with open_model(spec, args.input_width, args.refine) as model:
-            model.name = Path(spec).stem if spec.endswith((".pt", ".onnx")) else spec
             results[spec] = evaluate(model, args.data, args.limit, args.worst,
                                      progress=not args.no_progress)
             if args.speed:

@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "weights (e.g. 0.998; 0 = off)")
     p.add_argument("--bg-dir", default=None, help="photos to paste people onto (optional)")
     p.add_argument("--paste-prob", type=float, default=0.0)
+    p.add_argument("--degrade", type=float, default=1.0,
+                   help="scale the probabilities of the low-light, overexposure, blur, noise and "
+                        "JPEG augmentations (0 = framing and colour jitter only)")
     p.add_argument("--cache-long-side", type=int, default=384)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
@@ -95,6 +98,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(fine-tuning)")
     p.add_argument("--teacher", default=None, metavar="CKPT",
                    help="distil from this (larger) checkpoint's probabilities as well")
+    p.add_argument("--teacher-flip", action="store_true",
+                   help="the teacher's probabilities averaged with those of the mirrored crop "
+                        "(flip test-time augmentation: a better teacher at no cost at run time)")
     p.add_argument("--distill-weight", type=float, default=1.0,
                    help="weight of the distillation term (with --teacher)")
     p.add_argument("--only", default=None, metavar="GLOB",
@@ -146,12 +152,18 @@ def init_from(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
 
 
 @torch.no_grad()
-def predict_padded(model: torch.nn.Module, inputs: torch.Tensor, multiple: int) -> torch.Tensor:
+def predict_padded(model: torch.nn.Module, inputs: torch.Tensor, multiple: int,
+                   flip: bool = False) -> torch.Tensor:
     """Probabilities of a model whose stride the crop size may not fit (a teacher):
-    pad by edge replication to its multiple, run, cut the padding off again."""
+    pad by edge replication to its multiple, run, cut the padding off again. With ``flip``,
+    averaged with the mirrored crop's probabilities mirrored back."""
     h, w = inputs.shape[-2:]
     padded = F.pad(inputs, (0, -w % multiple, 0, -h % multiple), mode="replicate")
-    return torch.sigmoid(model(padded).float())[..., :h, :w]
+    probs = torch.sigmoid(model(padded).float())[..., :h, :w]
+    if flip:
+        mirrored = predict_padded(model, inputs.flip(-1), multiple)
+        probs = (probs + mirrored.flip(-1)) / 2
+    return probs
 
 
 def lr_factor(step: int, total: int, args: argparse.Namespace) -> float:
@@ -213,13 +225,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- data -------------------------------------------------------------------------
     progress = not args.no_progress
+    if not 0 <= args.degrade <= 3:  # 3 × the largest base probability (0.3) is 0.9
+        raise SystemExit(f"--degrade {args.degrade} must be between 0 and 3")
     backgrounds = load_backgrounds(args.bg_dir)
     pairs = find_pairs(args.data)
     if args.only:
         pairs = [p for p in pairs if fnmatch.fnmatch(p.image.stem, args.only)]
         if not pairs:
             raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
-    train_set = PortraitDataset(pairs, train_augment(args.height, args.width),
+    train_set = PortraitDataset(pairs, train_augment(args.height, args.width, args.degrade),
                                 args.cache_long_side, backgrounds, args.paste_prob, progress)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                               drop_last=len(train_set) > args.batch_size,
@@ -310,7 +324,8 @@ def main(argv: list[str] | None = None) -> dict:
                 inputs = normalise(images, cfg)
                 logits = deployed_logits(model, inputs, images, cfg)
                 if teacher is not None:
-                    teacher_probs = predict_padded(teacher, inputs, teacher_multiple)
+                    teacher_probs = predict_padded(teacher, inputs, teacher_multiple,
+                                                   args.teacher_flip)
             loss, parts = segmentation_loss(logits.float(), masks, args.edge_weight,
                                             args.region_loss)
             if teacher is not None:

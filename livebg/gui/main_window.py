@@ -218,9 +218,10 @@ class MainWindow(QMainWindow):
 
         self.panel = ControlPanel()
         if models is None:
-            from livebg.segment import available_segmenters
+            from livebg.segment import TTA_SUFFIX, available_segmenters
 
-            models = available_segmenters()
+            names = available_segmenters()  # and each backend averaged with the mirror image
+            models = [*names, *(name + TTA_SUFFIX for name in names)]
         self._models = list(models)
         self._show_models(cuda)
         if cuda is None:

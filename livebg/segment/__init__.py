@@ -9,6 +9,8 @@ compositor needs too is made once per frame.
 
 ``available_segmenters()`` lists the names; an unknown name raises ``LivebgError``
 listing them. ``auto`` means ``unet`` when its weights are installed, else ``mediapipe``.
+Any name + ``+tta`` (``unet+tta``) averages the mask with the mirrored frame's
+(``FlipAveraged``): cleaner outlines for twice the inference.
 """
 
 from __future__ import annotations
@@ -70,6 +72,41 @@ class SegmenterBase:
         self.close()
 
 
+TTA_SUFFIX = "+tta"
+
+
+class FlipAveraged(SegmenterBase):
+    """``inner``'s probability averaged with that of the mirrored frame, mirrored back
+    (test-time augmentation). People are left-right symmetric but a network's errors are
+    not, so the two guesses disagree mostly where both are unsure and the average puts the
+    outline closer to the truth: EG1800 test 96.50 → 96.67 mIoU with the shipped U-Net,
+    better on 193 of its 264 images. It runs the network twice, so photos use it by
+    default and live video does not (``--tta`` to choose)."""
+
+    def __init__(self, inner: Segmenter) -> None:
+        self.inner = inner
+        self.name, self.device = f"{inner.name}{TTA_SUFFIX}", inner.device
+
+    def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
+        both_at_once = getattr(self.inner, "infer_with_mirror", None)
+        if both_at_once is not None:  # the backend mirrors its small input itself (cheaper)
+            return both_at_once(frame_bgr, thumbnails)
+        direct = self.inner.infer(frame_bgr, thumbnails)
+        # no thumbnails: the original frame's would be the wrong way round
+        mirrored = cv2.flip(self.inner.infer(cv2.flip(frame_bgr, 1)), 1)
+        return cv2.addWeighted(direct, 0.5, mirrored, 0.5, 0.0)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def split_tta(name: str) -> tuple[str, bool]:
+    """``"unet+tta"`` → ``("unet", True)``; ``"unet"`` → ``("unet", False)``."""
+    if name.lower().endswith(TTA_SUFFIX):
+        return name[: -len(TTA_SUFFIX)], True
+    return name, False
+
+
 def _load_unet(device: str, weights: str | None) -> Segmenter:
     from livebg.segment.unet import load_unet
 
@@ -109,13 +146,18 @@ def load_segmenter(name: str = "auto", device: str = "auto",
     name, device = name.lower(), device.lower()
     if device not in DEVICES:
         raise LivebgError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
-    if name == "auto":
-        name = resolve_auto()
-    if name not in _REGISTRY:
-        raise LivebgError(
-            f"unknown model {name!r}: choose one of {', '.join(available_segmenters())}"
-        )
-    return _REGISTRY[name](device, weights)
+    base, tta = split_tta(name)
+    if base == "auto":
+        base = resolve_auto()
+    if base not in _REGISTRY:
+        raise LivebgError(unknown_model_message(name))
+    segmenter = _REGISTRY[base](device, weights)
+    return FlipAveraged(segmenter) if tta else segmenter
+
+
+def unknown_model_message(name: str) -> str:
+    return (f"unknown model {name!r}: choose one of {', '.join(available_segmenters())} "
+            f"(any of them{TTA_SUFFIX} averages with the mirrored frame)")
 
 
 def cuda_available() -> bool:
@@ -127,5 +169,6 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-__all__ = ["Segmenter", "SegmenterBase", "available_segmenters", "load_segmenter",
-           "cuda_available", "resolve_auto", "DEVICES"]
+__all__ = ["Segmenter", "SegmenterBase", "FlipAveraged", "available_segmenters",
+           "load_segmenter", "split_tta", "cuda_available", "resolve_auto", "DEVICES",
+           "TTA_SUFFIX"]

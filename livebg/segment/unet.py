@@ -112,6 +112,15 @@ class OnnxUNet(SegmenterBase):
         (prob,) = self._session.run(None, {self._input: small[None]})
         return self._geometry.crop(prob[0, 0])
 
+    def infer_with_mirror(self, frame_bgr: np.ndarray,
+                          thumbnails: Thumbnails | None = None) -> np.ndarray:
+        """``infer`` averaged with the mirrored frame's (``FlipAveraged``): the network's
+        small input is mirrored, not the frame, and both go through in one run."""
+        small = self._geometry.prepare(frame_bgr, thumbnails)
+        (prob,) = self._session.run(None, {self._input: np.stack([small, small[:, ::-1]])})
+        averaged = cv2.addWeighted(prob[0, 0], 0.5, cv2.flip(prob[1, 0], 1), 0.5, 0.0)
+        return self._geometry.crop(averaged)
+
     def close(self) -> None:
         self._session = None
 
@@ -144,9 +153,10 @@ class TorchUNet(SegmenterBase):
         width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
         self._geometry = letterbox_for(cfg, width)
 
-    def infer_tensor(self, frame_bgr: np.ndarray):
+    def infer_tensor(self, frame_bgr: np.ndarray, with_mirror: bool = False):
         """Probability as an fp16 tensor on the device (for a GPU compositor later). Same
-        letterbox geometry as the ONNX path, done on the device."""
+        letterbox geometry as the ONNX path, done on the device. ``with_mirror``: averaged
+        with the mirrored input's, both in one batch (``FlipAveraged``)."""
         torch = self._torch
         geometry = self._geometry
         geometry.update(frame_bgr)
@@ -156,11 +166,20 @@ class TorchUNet(SegmenterBase):
             x = frame.permute(2, 0, 1)[None].half()
             x = torch.nn.functional.interpolate(x, size=(h, w), mode="area")
             x = torch.nn.functional.pad(x, (left, right, top, bottom), mode="replicate")
-            return geometry.crop(self.model(x.permute(0, 2, 3, 1))[0, 0])
+            if with_mirror:
+                x = torch.cat([x, x.flip(-1)])
+            prob = self.model(x.permute(0, 2, 3, 1))[:, 0]
+            if with_mirror:
+                prob = (prob[0] + prob[1].flip(-1)) / 2
+            return geometry.crop(prob.reshape(prob.shape[-2:]))
 
     def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
         # resizes on the GPU: the CPU thumbnails are of no use here
         return self.infer_tensor(frame_bgr).float().cpu().numpy()
+
+    def infer_with_mirror(self, frame_bgr: np.ndarray,
+                          thumbnails: Thumbnails | None = None) -> np.ndarray:
+        return self.infer_tensor(frame_bgr, with_mirror=True).float().cpu().numpy()
 
     def close(self) -> None:
         self.model = None
