@@ -59,11 +59,16 @@ class Thumbnails:
         return small
 
     def made_between(
-        self, smallest: tuple[int, int], largest: tuple[int, int]
+        self, smallest: tuple[int, int], largest: tuple[int, int], halvings: bool = False
     ) -> tuple[int, int] | None:
         """The size (w, h) of a thumbnail already made within these bounds, if any: a stage
-        whose work does not need an exact size (a blur) can take the one that exists."""
-        for w, h in self._made:
+        whose work does not need an exact size (a blur) can take the one that exists.
+        ``halvings``: the 2× halvings made on the way count too (``get`` returns them as
+        they are)."""
+        made = list(self._made)
+        if halvings:
+            made += [(image.shape[1], image.shape[0]) for image in self._halvings]
+        for w, h in made:
             if smallest[0] <= w <= largest[0] and smallest[1] <= h <= largest[1]:
                 return (w, h)
         return None

@@ -217,6 +217,11 @@ def test_train_one_epoch_then_evaluate_and_export(tmp_path):
     scores = list(results.values())
     assert scores[0]["n"] == 8
     assert scores[0]["miou"] == pytest.approx(scores[1]["miou"], abs=1.0)
+    # the live path (bilinear) and the same model mirror-averaged are measured alike
+    live = evaluate.main([f"{tmp_path / 'assets' / 'unet.onnx'}+tta", "--live", "--data",
+                          str(data), "--input-width", "64", "--no-progress"])
+    (tta_live,) = live.values()
+    assert tta_live["n"] == 8 and 0 <= tta_live["miou"] <= 100
 
 
 def test_exported_weights_load_in_the_app(tmp_path):

@@ -5,8 +5,12 @@
 
 Models: a training checkpoint (``.pt``, torch on the CPU), an ONNX file (ONNX Runtime,
 as the app runs it) or ``mediapipe`` (``mediapipe-general`` = its square model), so they
-compare on the same images. Predictions are resized to each mask's full size and
-thresholded at 0.5. Prints mIoU (per-image person IoU, averaged, PortraitNet's
+compare on the same images. Each mask is the one livebg makes for a photo
+(``Segmenter.predict``: the model's output brought up one octave along the picture's edges,
+``livebg.upsample``, then resized to the image's full size), thresholded at 0.5. ``--live``
+measures the mask as the live pipeline composites a video frame instead: the model's output
+resized bilinearly (the edge-aware step makes video masks flicker more, so video skips it).
+Prints mIoU (per-image person IoU, averaged, PortraitNet's
 convention), class-mean IoU, Dice, pixel accuracy and boundary F-score, all in %.
 Any model + ``+tta`` (``assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
 mirrored image, as livebg does for photos.
@@ -128,17 +132,24 @@ def overlay(image: np.ndarray, pred: np.ndarray, target: np.ndarray) -> np.ndarr
     return cv2.drawContours(out, contours, -1, (0, 255, 0), 1)
 
 
+def full_size_mask(model: SegmenterBase, image: np.ndarray, live: bool = False) -> np.ndarray:
+    """The photo path's mask (``predict``) or, with ``live``, the video path's: the model's
+    output resized bilinearly to the image."""
+    if not live:
+        return model.predict(image)
+    return cv2.resize(model.infer(image), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
 def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: Path | None = None,
-             worst_k: int = 8, progress: bool = True) -> dict:
+             worst_k: int = 8, progress: bool = True, live: bool = False) -> dict:
     pairs = find_pairs(data)[: limit or None]
     acc, seconds = MetricAccumulator(), []
     for pair in tqdm(pairs, desc=f"evaluating {model.name}", disable=not progress, leave=False):
         image = cv2.imread(str(pair.image))
         target = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE) > 127
         t0 = time.perf_counter()
-        prob = model.infer(image)
+        prob = full_size_mask(model, image, live)
         seconds.append(time.perf_counter() - t0)
-        prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
         acc.add(prob > 0.5, target, pair.image.stem)
     summary = acc.summary()
     summary["infer_ms_median"] = 1000 * float(np.median(seconds))
@@ -150,7 +161,7 @@ def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: P
             pair = by_name[name]
             image = cv2.imread(str(pair.image))
             target = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE) > 127
-            prob = cv2.resize(model.infer(image), (image.shape[1], image.shape[0]))
+            prob = full_size_mask(model, image, live)
             cv2.imwrite(str(worst_dir / f"{model.name}_{name}.jpg"),
                         overlay(image, prob > 0.5, target))
     return summary
@@ -196,6 +207,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--refine", choices=REFINERS,
                    help=".pt checkpoints: the output refinement (default: the checkpoint's)")
+    p.add_argument("--live", action="store_true",
+                   help="the mask as the live pipeline composites a video frame (bilinear "
+                        "resize) instead of the photo path's (edge-aware upsampling)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
@@ -203,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
     for spec in args.models:
         with open_model(spec, args.input_width, args.refine) as model:
             results[spec] = evaluate(model, args.data, args.limit, args.worst,
-                                     progress=not args.no_progress)
+                                     progress=not args.no_progress, live=args.live)
             if args.speed:
                 results[spec]["webcam_ms"] = webcam_speed(model)
     print(format_table(results))

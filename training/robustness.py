@@ -65,8 +65,8 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 def robustness(model, frames: list[np.ndarray], alterations: dict[str, Alteration],
                seed: int = 0) -> dict[str, float]:
     """Mean IoU between the clean and the altered frame's masks, per alteration."""
-    def person(frame: np.ndarray) -> np.ndarray:
-        return cv2.resize(model.predict(frame), MASK_SIZE, interpolation=cv2.INTER_LINEAR) > 0.5
+    def person(frame: np.ndarray) -> np.ndarray:  # as the live pipeline has it: webcam frames
+        return cv2.resize(model.infer(frame), MASK_SIZE, interpolation=cv2.INTER_LINEAR) > 0.5
 
     clean = [person(frame) for frame in frames]
     scores = {}

@@ -56,7 +56,13 @@ class SegmenterBase:
         raise NotImplementedError
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
-        mask = self.infer(frame_bgr)
+        """The mask of one image (a photo) at its size: ``infer``, brought up one octave
+        along the picture's edges (``livebg.upsample``), then resized. The live pipeline
+        uses ``infer`` and resizes after smoothing instead (the edge-aware step makes video
+        masks flicker more)."""
+        from livebg.upsample import upsample_mask
+
+        mask = upsample_mask(self.infer(frame_bgr), frame_bgr)
         height, width = frame_bgr.shape[:2]
         if mask.shape != (height, width):
             mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
