@@ -523,6 +523,17 @@ def test_options_typed_on_the_command_line_win_even_at_their_defaults(
     wait_until(lambda: win.errors, what="camera error")
     assert "camera 0" in win.errors[0] and win.pipeline is None
     assert harness.pipelines[-1].config.source == 0
+    win.close()
+    # `livebg --tta` / `--no-tta` without --model: the remembered model, with or without it
+    save_settings(Settings(source=str(harness.clip), model="mediapipe"), harness.settings_file)
+    win = harness.window(config=PipelineConfig(source=str(harness.clip), model="auto+tta"),
+                         given={"source", "tta"})
+    assert win.state.model == "mediapipe+tta"
+    win.close()
+    save_settings(Settings(source=str(harness.clip), model="unet+tta"), harness.settings_file)
+    win = harness.window(config=PipelineConfig(source=str(harness.clip), model="auto"),
+                         given={"source", "tta"})
+    assert win.state.model == "unet"
 
 
 def test_image_background_and_thumbnails(harness: Harness) -> None:

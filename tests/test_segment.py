@@ -128,6 +128,16 @@ def test_tta_averages_the_mirrored_frame_into_a_mirror_symmetric_mask():
         np.testing.assert_allclose(averaged, (single + single_of_mirror) / 2, atol=1e-5)
         assert ((averaged > 0.5) == (single > 0.5)).mean() > 0.98
         assert tta.predict(frame).shape == frame.shape[:2]
+    # an input width whose columns are padded unevenly (2 left, 3 right at 171 px): the
+    # batched mirror is padded as the mirrored frame would be, so it is that frame's mask
+    from livebg.segment.unet import OnnxUNet
+
+    with OnnxUNet(default_weights(), input_width=171) as odd:
+        batched = odd.infer_with_mirror(frame)
+        assert odd._geometry.pad[2:] == (2, 3)
+        # (INTER_AREA to 171 px is not exactly mirror-symmetric: ~1e-3; swapped pads: 0.2)
+        np.testing.assert_allclose(
+            batched, (odd.infer(frame) + cv2.flip(odd.infer(mirrored), 1)) / 2, atol=5e-3)
 
 
 @pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")

@@ -57,10 +57,14 @@ def test_photos_average_the_mirrored_frame_unless_told_not_to(
     out = tmp_path / "out"
     out.mkdir()
     for flags, model in (([], "auto+tta"), (["--model", "unet", "--no-tta"], "unet"),
-                         (["--model", "mediapipe+tta", "--no-tta"], "mediapipe+tta")):
+                         (["--model", "MediaPipe+TTA"], "mediapipe+tta")):
         assert cli.main(["--input", str(photos), "--bg", "red", "--output", str(out),
                          *flags]) == 0
         assert use_fake_segmenter[-1].name == model
+    made = len(use_fake_segmenter)
+    assert cli.main(["--input", str(photos), "--output", str(out), "--model", "unet+tta",
+                     "--no-tta"]) == 2  # a contradiction, said before any model loads
+    assert len(use_fake_segmenter) == made
 
 
 def test_mask_only(photos: Path, tmp_path: Path, use_fake_segmenter: list) -> None:

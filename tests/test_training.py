@@ -221,7 +221,7 @@ def test_train_one_epoch_then_evaluate_and_export(tmp_path):
     live = evaluate.main([f"{tmp_path / 'assets' / 'unet.onnx'}+tta", "--live", "--data",
                           str(data), "--input-width", "64", "--no-progress"])
     (tta_live,) = live.values()
-    assert tta_live["n"] == 8 and 0 <= tta_live["miou"] <= 100
+    assert tta_live["n"] == 8 and tta_live["miou"] != scores[1]["miou"]
 
 
 def test_exported_weights_load_in_the_app(tmp_path):

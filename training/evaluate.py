@@ -68,8 +68,7 @@ def open_model(spec: str, input_width: int, refine: str | None = None) -> Segmen
     ``mediapipe-general``; ``+tta`` at the end averages it with the mirrored image."""
     base, tta = split_tta(spec)
     model = _open_base_model(base, input_width, refine)
-    if base.endswith((".pt", ".onnx")):
-        model.name = Path(base).stem
+    model.name = Path(base).stem if base.endswith((".pt", ".onnx")) else base
     return FlipAveraged(model) if tta else model
 
 

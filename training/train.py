@@ -84,8 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bg-dir", default=None, help="photos to paste people onto (optional)")
     p.add_argument("--paste-prob", type=float, default=0.0)
     p.add_argument("--degrade", type=float, default=1.0,
-                   help="scale the probabilities of the low-light, overexposure, blur, noise and "
-                        "JPEG augmentations (0 = framing and colour jitter only)")
+                   help="scale the probabilities of the low-light, overexposure, grey, blur, "
+                        "noise and JPEG augmentations (0 = framing and colour jitter only)")
     p.add_argument("--cache-long-side", type=int, default=384)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")

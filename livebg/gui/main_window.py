@@ -405,6 +405,12 @@ class MainWindow(QMainWindow):
             kind = type(getattr(state, name))
             # The CLI parses --feather/--blur-strength as floats; the sliders take ints.
             setattr(state, name, round(value) if kind is int else kind(value))
+        if "tta" in given and "model" not in given:
+            # --tta / --no-tta on the model the window would start with anyway
+            from livebg.segment import TTA_SUFFIX, split_tta
+
+            wanted = split_tta(config.model)[1]
+            state.model = split_tta(state.model)[0] + TTA_SUFFIX * wanted
         if "virtual_cam" in given:
             # The CLI's sink, if it opened, is adopted; if not, the first source to play
             # retries the device and, with none, shows the setup hint by the toggle.

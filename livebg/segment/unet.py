@@ -116,10 +116,17 @@ class OnnxUNet(SegmenterBase):
                           thumbnails: Thumbnails | None = None) -> np.ndarray:
         """``infer`` averaged with the mirrored frame's (``FlipAveraged``): the network's
         small input is mirrored, not the frame, and both go through in one run."""
-        small = self._geometry.prepare(frame_bgr, thumbnails)
-        (prob,) = self._session.run(None, {self._input: np.stack([small, small[:, ::-1]])})
-        averaged = cv2.addWeighted(prob[0, 0], 0.5, cv2.flip(prob[1, 0], 1), 0.5, 0.0)
-        return self._geometry.crop(averaged)
+        geometry = self._geometry
+        small = geometry.prepare(frame_bgr, thumbnails)
+        (w, h), (top, bottom, left, right) = geometry.scaled, geometry.pad
+        # padded as the mirrored frame would be (the pads need not be symmetric)
+        mirrored = cv2.flip(small[top : top + h, left : left + w], 1)
+        if any(geometry.pad):
+            mirrored = cv2.copyMakeBorder(mirrored, top, bottom, left, right,
+                                          cv2.BORDER_REPLICATE)
+        (prob,) = self._session.run(None, {self._input: np.stack([small, mirrored])})
+        direct, other = geometry.crop(prob[0, 0]), geometry.crop(prob[1, 0])
+        return cv2.addWeighted(direct, 0.5, cv2.flip(other, 1), 0.5, 0.0)
 
     def close(self) -> None:
         self._session = None
@@ -165,13 +172,13 @@ class TorchUNet(SegmenterBase):
             frame = torch.from_numpy(frame_bgr).to(self.device, non_blocking=True)
             x = frame.permute(2, 0, 1)[None].half()
             x = torch.nn.functional.interpolate(x, size=(h, w), mode="area")
-            x = torch.nn.functional.pad(x, (left, right, top, bottom), mode="replicate")
-            if with_mirror:
-                x = torch.cat([x, x.flip(-1)])
+            views = [x, x.flip(-1)] if with_mirror else [x]  # each padded on its own
+            x = torch.cat([torch.nn.functional.pad(v, (left, right, top, bottom),
+                                                   mode="replicate") for v in views])
             prob = self.model(x.permute(0, 2, 3, 1))[:, 0]
-            if with_mirror:
-                prob = (prob[0] + prob[1].flip(-1)) / 2
-            return geometry.crop(prob.reshape(prob.shape[-2:]))
+            if not with_mirror:
+                return geometry.crop(prob[0])
+            return (geometry.crop(prob[0]) + geometry.crop(prob[1]).flip(-1)) / 2
 
     def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
         # resizes on the GPU: the CPU thumbnails are of no use here
