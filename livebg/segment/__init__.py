@@ -103,11 +103,15 @@ class FlipAveraged(SegmenterBase):
             return both_at_once(frame_bgr, thumbnails)
         direct = self.inner.infer(frame_bgr, thumbnails)
         # no thumbnails: the original frame's would be the wrong way round
-        mirrored = cv2.flip(self.inner.infer(cv2.flip(frame_bgr, 1)), 1)
-        return cv2.addWeighted(direct, 0.5, mirrored, 0.5, 0.0)
+        return mean_with_mirrored(direct, self.inner.infer(cv2.flip(frame_bgr, 1)))
 
     def close(self) -> None:
         self.inner.close()
+
+
+def mean_with_mirrored(direct: np.ndarray, of_mirrored: np.ndarray) -> np.ndarray:
+    """The average of a mask and the mask of the mirrored frame, mirrored back."""
+    return cv2.addWeighted(direct, 0.5, cv2.flip(of_mirrored, 1), 0.5, 0.0)
 
 
 def split_tta(name: str) -> tuple[str, bool]:

@@ -17,7 +17,7 @@ import numpy as np
 from livebg.errors import LivebgError
 from livebg.model import ModelConfig
 from livebg.resize import Thumbnails, downscale_shared
-from livebg.segment import SegmenterBase, cuda_available
+from livebg.segment import SegmenterBase, cuda_available, mean_with_mirrored
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_INPUT_WIDTH = 224
@@ -60,9 +60,20 @@ class Letterbox:
 
     def prepare(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
         self.update(frame_bgr)
+        return self._pad(downscale_shared(frame_bgr, self.scaled, thumbnails))
+
+    def prepare_with_mirror(self, frame_bgr: np.ndarray,
+                            thumbnails: Thumbnails | None = None) -> np.ndarray:
+        """``prepare``'s input and the mirrored frame's, as a batch of two: the scaled frame
+        is mirrored, then each is padded as its frame would be (the pads need not be
+        symmetric)."""
+        self.update(frame_bgr)
         small = downscale_shared(frame_bgr, self.scaled, thumbnails)
+        return np.stack([self._pad(small), self._pad(cv2.flip(small, 1))])
+
+    def _pad(self, small: np.ndarray) -> np.ndarray:
         if any(self.pad):
-            small = cv2.copyMakeBorder(small, *self.pad, cv2.BORDER_REPLICATE)
+            return cv2.copyMakeBorder(small, *self.pad, cv2.BORDER_REPLICATE)
         return small
 
     def crop(self, mask: np.ndarray) -> np.ndarray:
@@ -117,16 +128,9 @@ class OnnxUNet(SegmenterBase):
         """``infer`` averaged with the mirrored frame's (``FlipAveraged``): the network's
         small input is mirrored, not the frame, and both go through in one run."""
         geometry = self._geometry
-        small = geometry.prepare(frame_bgr, thumbnails)
-        (w, h), (top, bottom, left, right) = geometry.scaled, geometry.pad
-        # padded as the mirrored frame would be (the pads need not be symmetric)
-        mirrored = cv2.flip(small[top : top + h, left : left + w], 1)
-        if any(geometry.pad):
-            mirrored = cv2.copyMakeBorder(mirrored, top, bottom, left, right,
-                                          cv2.BORDER_REPLICATE)
-        (prob,) = self._session.run(None, {self._input: np.stack([small, mirrored])})
-        direct, other = geometry.crop(prob[0, 0]), geometry.crop(prob[1, 0])
-        return cv2.addWeighted(direct, 0.5, cv2.flip(other, 1), 0.5, 0.0)
+        batch = geometry.prepare_with_mirror(frame_bgr, thumbnails)
+        (prob,) = self._session.run(None, {self._input: batch})
+        return mean_with_mirrored(geometry.crop(prob[0, 0]), geometry.crop(prob[1, 0]))
 
     def close(self) -> None:
         self._session = None
