@@ -24,6 +24,7 @@ from livebg.capture import (
 )
 from livebg.errors import LivebgError
 from livebg.pipeline import CAMERA_FIELDS, pick_fields
+from livebg.segment.mirror import ALT_SUFFIX, TTA_SUFFIX
 from livebg.sinks.file import FILE_EXTENSIONS, check_writable_folder
 
 WRITABLE_VIDEO_EXTENSIONS = tuple(FILE_EXTENSIONS)  # what FileSink can encode
@@ -66,7 +67,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
     default: Any = ["auto"] if many else "auto"
     p.add_argument("--model", "-m", nargs=nargs, default=default, metavar="NAME",
                    help="segmenter: auto, unet or mediapipe (default auto); NAME+tta "
-                        "averages it with the mirrored frame")
+                        "averages each mask with the mirrored frame's, NAME+alt mirrors every "
+                        "other frame and averages where the picture is still")
     p.add_argument("--device", "-d", nargs=nargs, default=default, metavar="DEV",
                    help="auto, cpu or cuda (default auto)")
     p.add_argument("--weights", metavar="PATH", help="U-Net weights (.onnx or .safetensors)")
@@ -99,8 +101,9 @@ def build_parser() -> _Parser:
     p.add_argument("--mask-only", action="store_true", help="output the mask, not a composite")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average each mask with the mirrored frame's: fewer wrong pixels "
-                        "(EG1800 +0.15 mIoU), twice the inference (default: on for photos, "
-                        "off for video and cameras)")
+                        "(EG1800 +0.17 mIoU), twice the inference; --no-tta: the plain "
+                        "network. Default: --tta for photos; for video and cameras +alt, "
+                        "the same masks on still scenes for one inference a frame")
     p.add_argument("--benchmark", action="store_true",
                    help="time the pipeline instead (like `livebg bench`)")
     p.add_argument("--frames", type=int, default=300, help="--benchmark: frames to measure")
@@ -132,7 +135,9 @@ def given_config_fields(args: argparse.Namespace) -> frozenset[str]:
 
 def build_bench_parser() -> _Parser:
     p = _Parser(prog="livebg bench",
-                description="Per-stage p50/p99 ms and end-to-end FPS for each model/device.")
+                description="Per-stage p50/p99 ms and end-to-end FPS for each model/device. "
+                "Without --model it measures what `livebg` runs on video (auto+alt); "
+                "models named with --model are measured as named (unet = one plain pass).")
     _add_source_args(p)
     _add_model_args(p, many=True)
     p.add_argument("--frames", type=int, default=300, help="frames measured per combination")
@@ -157,11 +162,11 @@ def display_available() -> bool:
 
 def check_models(names: Sequence[str], devices: Sequence[str]) -> None:
     """Typos fail before anything slow is opened, listing the valid names."""
-    from livebg.segment import DEVICES, available_segmenters, split_tta, unknown_model_message
+    from livebg.segment import DEVICES, available_segmenters, split_mirror, unknown_model_message
 
     valid = available_segmenters()
     for name in names:
-        if split_tta(name.lower())[0] not in valid:
+        if split_mirror(name.lower())[0] not in valid:
             raise LivebgError(unknown_model_message(name))
     for device in devices:
         if device.lower() not in DEVICES:
@@ -221,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_cv2()  # before any module opens a file: FFmpeg's own messages are not ours to print
     try:
         if args_list[:1] == ["bench"]:
-            return run_bench_command(build_bench_parser().parse_args(args_list[1:]))
+            return run_bench_command(parse_args_given(build_bench_parser(), args_list[1:]))
         args = parse_args_given(build_parser(), args_list)
         _setup_logging(args.verbose)
         if args.benchmark:
@@ -262,7 +267,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     models = args.model if isinstance(args.model, list) else [args.model]
     devices = args.device if isinstance(args.device, list) else [args.device]
-    models = [with_tta(m, getattr(args, "tta", None), default=False) for m in models]
+    # untyped, the app's video default; typed names as named, so one run compares them all
+    video_default = "" if "model" in getattr(args, "given", {"model"}) else ALT_SUFFIX
+    models = [with_tta(m, getattr(args, "tta", None), default=video_default) for m in models]
     check_models(models, devices)
     check_cuda(devices, args.cuda_fallback)
     check_weights(args.weights)
@@ -305,26 +312,29 @@ def run_command(args: argparse.Namespace) -> int:
         if not path.exists():
             raise LivebgError(f"input {path} does not exist: check the path, or use --camera N")
         if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
-            args.model = with_tta(args.model, args.tta, default=True)
+            args.model = with_tta(args.model, args.tta, default=TTA_SUFFIX)
             return run_stills(args, path)
         check_video_path(path)
-    args.model = with_tta(args.model, args.tta, default=False)
+    args.model = with_tta(args.model, args.tta, default=ALT_SUFFIX)
     check_cuda([args.device], args.cuda_fallback)
     check_background(args.bg, video=True)
     output = resolve_video_output(args.output, _input_path(args)) if args.output else None
     return run_video(args, output)
 
 
-def with_tta(model: str, tta: bool | None, *, default: bool) -> str:
-    """The model name with ``+tta`` when ``--tta`` asks for it (``None``: ``default``, or
-    what the name says); a name ending in ``+tta`` with ``--no-tta`` is a contradiction."""
-    from livebg.segment import TTA_SUFFIX, split_tta
+def with_tta(model: str, tta: bool | None, *, default: str) -> str:
+    """The model name with the mirror averaging asked for (``livebg.segment.mirror``):
+    ``--tta`` → ``+tta``, ``--no-tta`` → none, neither → the name's own suffix or else
+    ``default`` (``+tta``, ``+alt`` or ""). A suffix the flag contradicts is an error."""
+    from livebg.segment import split_mirror
 
-    base, named = split_tta(model.lower())
-    if named and tta is False:
-        raise LivebgError(f"--model {model} averages with the mirrored frame but --no-tta says "
-                          f"not to: drop one of them")
-    return base + TTA_SUFFIX if named or (default if tta is None else tta) else base
+    base, named = split_mirror(model.lower())
+    wanted = named or default if tta is None else TTA_SUFFIX if tta else ""
+    if named and named != wanted:
+        flag = "--tta" if tta else "--no-tta"
+        raise LivebgError(f"--model {model} asks for its own mirror averaging ({named}) but "
+                          f"{flag} says otherwise: drop one of them")
+    return base + wanted
 
 
 def _input_path(args: argparse.Namespace) -> Path | None:

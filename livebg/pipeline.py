@@ -56,7 +56,7 @@ class PipelineConfig:
     height: int | None = None
     fps: float | None = None
     mjpg: bool = False
-    model: str = "auto"
+    model: str = "auto+alt"  # mirror averaging on still scenes (livebg.segment.mirror)
     device: str = "auto"
     weights: str | None = None
     cuda_fallback: bool = False  # --device cuda without CUDA: use the CPU instead of failing

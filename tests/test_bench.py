@@ -88,6 +88,20 @@ def test_benchmark_flag_on_the_main_command(
     assert "mediapipe/cpu" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", [["bench"], ["--benchmark"]])
+def test_bench_without_model_measures_the_apps_video_default(
+    clip: Path, use_fake_segmenter: list, capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """Untyped, the model is what `livebg` runs on video (+alt); a typed name is measured
+    as named, so `--model unet unet+alt` compares one pass with the default."""
+    assert cli.main([*command, "--input", str(clip), "--frames", "5"]) == 0
+    assert [s.name for s in use_fake_segmenter] == ["auto+alt"]
+    assert cli.main(["bench", "--input", str(clip), "--frames", "5", "--model", "auto",
+                     "unet+alt"]) == 0
+    assert [s.name for s in use_fake_segmenter[1:]] == ["fake", "unet+alt"]
+
+
 def test_bench_row_for_a_failing_model(
     clip: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

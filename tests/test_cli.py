@@ -54,10 +54,14 @@ def test_file_job_with_colour_background(
     err = capsys.readouterr().err
     assert f"wrote 24 frames to {out}" in err
     assert len(use_fake_segmenter) == 1 and use_fake_segmenter[0].close_calls == 1
-    assert use_fake_segmenter[0].name == "fake"  # video: no mirrored second pass by default
-    assert cli.main(["--input", str(clip), "--output", str(out), "--no-window", "--tta",
-                     "--max-frames", "2"]) == 0
-    assert use_fake_segmenter[-1].name == "auto+tta"
+    # video: the mirror every other frame by default, not a second pass per frame
+    assert use_fake_segmenter[0].name == "auto+alt"
+    for flag, name in (("--tta", "auto+tta"), ("--no-tta", "fake")):
+        assert cli.main(["--input", str(clip), "--output", str(out), "--no-window", flag,
+                         "--max-frames", "2"]) == 0
+        assert use_fake_segmenter[-1].name == name
+    assert cli.main(["--input", str(clip), "--output", str(out), "--no-window",
+                     "--model", "unet+alt", "--tta"]) == 2  # a contradiction
 
 
 def test_file_job_with_image_background_and_folder_output(

@@ -27,6 +27,19 @@ def test_flicker_table_for_a_model_on_a_clip(tmp_path: Path, capsys) -> None:
     assert "| sample |" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
+def test_flicker_of_a_model_that_keeps_the_previous_frame_starts_afresh_on_each_clip():
+    """+alt remembers the last frame: each clip starts without it, so a clip scores the
+    same however many clips came before it."""
+    from training.evaluate import open_model
+
+    frames = read_clip(SAMPLE, 12)
+    with open_model(f"{default_weights()}+alt", 160) as model:
+        first = flicker.clip_flicker(model, frames)
+        flicker.clip_flicker(model, frames[::-1])
+        assert flicker.clip_flicker(model, frames) == first
+
+
 def test_flicker_needs_two_frames(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="fewer than 2"):
         read_clip(tmp_path / "missing.mp4", 10, minimum=2)

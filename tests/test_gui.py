@@ -574,6 +574,19 @@ def test_model_and_device_choice(harness: Harness) -> None:
     assert win.panel.mirror_check.isChecked() and win.state.mirror
 
 
+def test_the_window_offers_each_mirror_averaging_and_starts_with_the_alternating_one(
+        harness: Harness) -> None:
+    """Live video defaults to +alt (the mirror every other frame, free on still scenes);
+    the model list has each backend plain, +alt and +tta."""
+    assert Settings().model == PipelineConfig().model == "auto+alt"
+    win = harness.window(models=None)
+    combo = win.panel.model_combo
+    names = [combo.itemData(i) for i in range(combo.count())]
+    assert {"auto+alt", "unet", "mediapipe+tta"} <= set(names) and names[0] == "auto+alt"
+    assert win.state.model == "auto+alt" and combo.currentData() == "auto+alt"
+    assert "+alt (default)" in combo.toolTip()
+
+
 def test_camera_picker_lists_what_opens(harness: Harness) -> None:
     from livebg.gui.main_window import probe_cameras
 

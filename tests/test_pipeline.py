@@ -202,7 +202,7 @@ def test_model_loaded_after_close_is_closed_not_swapped_in(
     assert pipe.set_segmenter("mediapipe", "cpu") is False
     (late,) = use_fake_segmenter
     assert late.close_calls == 1 and first.close_calls == 1
-    assert pipe.segmenter is first and pipe.config.model == "auto"
+    assert pipe.segmenter is first and pipe.config.model == "auto+alt"  # the default, kept
 
 
 def test_mask_only_outputs_the_mask(clip: Path) -> None:

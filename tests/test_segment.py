@@ -11,7 +11,14 @@ import pytest
 from livebg.composite import Compositor
 from livebg.errors import LivebgError
 from livebg.resize import Thumbnails
-from livebg.segment import FlipAveraged, available_segmenters, cuda_available, load_segmenter
+from livebg.segment import (
+    FlipAveraged,
+    MirrorAlternating,
+    available_segmenters,
+    cuda_available,
+    load_segmenter,
+)
+from livebg.segment.mirror import AlternationState, alternation_step
 from livebg.segment.unet import Letterbox, default_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -89,8 +96,8 @@ def test_shipped_unet_finds_the_person_in_the_sample_clip(device):
 
 
 def test_tta_of_any_backend_mirrors_the_frame_and_back():
-    """A backend without a batched mirror (mediapipe's case): the frame itself is mirrored.
-    A stand-in that sees the left edge as person everywhere is right half the time."""
+    """A backend with no mirrored pass of its own: the frame itself is mirrored. A
+    stand-in that sees the left edge as person everywhere is right half the time."""
     from livebg.segment import SegmenterBase
 
     class LeftIsPerson(SegmenterBase):
@@ -138,6 +145,71 @@ def test_tta_averages_the_mirrored_frame_into_a_mirror_symmetric_mask():
         # (INTER_AREA to 171 px is not exactly mirror-symmetric: ~1e-3; swapped pads: 0.2)
         np.testing.assert_allclose(
             batched, (odd.infer(frame) + cv2.flip(odd.infer(mirrored), 1)) / 2, atol=5e-3)
+
+
+def test_alternation_step_averages_still_pixels_and_follows_moving_ones():
+    """A pure step: the previous guess is averaged in where the picture did not change,
+    left out where it did (a ramp between), and nothing passed in is modified."""
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (30, 40), np.uint8)
+    moved = grey.copy()
+    moved[:, 20:] = 255 - moved[:, 20:]  # the right half changed a lot
+    previous = np.full((30, 40), 0.2, np.float32)
+    guess = np.full((30, 40), 0.8, np.float32)
+    state = AlternationState(previous, grey.copy(), mirror_next=True)
+    out, following = alternation_step(guess, moved, state)
+    np.testing.assert_allclose(out[:, :15], 0.5, atol=1e-6)  # still: (0.8 + 0.2) / 2
+    np.testing.assert_allclose(out[:, 25:], 0.8, atol=0.02)  # moved: the new guess
+    assert following.guess is guess and following.grey is moved and not following.mirror_next
+    assert np.all(previous == 0.2) and np.all(guess == 0.8) and np.array_equal(
+        state.grey, grey)
+    # the first frame, or a new frame size: the guess alone
+    first, state = alternation_step(guess, grey, AlternationState())
+    assert first is guess and state.mirror_next
+    resized, _ = alternation_step(guess[:20], grey[:20], state)
+    np.testing.assert_array_equal(resized, guess[:20])
+
+
+@pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
+def test_alternating_mirror_gives_tta_masks_on_a_still_scene_at_one_pass_a_frame():
+    """unet+alt: the first frame is the plain network's; from the second frame of a still
+    scene on, each mask is exactly +tta's, though each frame ran the network once (the
+    mirrored input every other frame). Where the picture moved, the new pass is taken
+    alone, so the outline does not lag."""
+    frame = first_frame(SAMPLE, 60)
+    with load_segmenter("unet+alt", "cpu") as alt, load_segmenter("unet", "cpu") as plain, \
+            load_segmenter("unet+tta", "cpu") as tta:
+        assert isinstance(alt, MirrorAlternating) and alt.name == "unet+alt"
+        runs = []
+        alt.inner.infer_with_mirror = lambda *a: runs.append("both")  # must not be used
+        np.testing.assert_array_equal(alt.infer(frame, Thumbnails(frame)), plain.infer(frame))
+        averaged = tta.infer(frame)
+        for _ in range(3):  # mirrored, direct, mirrored: the last two always of each kind
+            np.testing.assert_allclose(alt.infer(frame, Thumbnails(frame)), averaged,
+                                       atol=1e-5)
+        assert runs == []
+        # motion: the person 24 px further right than a moment ago
+        alt.reset()
+        moved = np.roll(frame, 24, axis=1)
+        before = alt.infer(moved)
+        now, new_pass = alt.infer(frame), plain.infer_mirrored(frame)
+        edge = np.abs(before - new_pass) > 0.5  # where the outline moved
+        assert edge.sum() > 100
+        followed = np.abs(now - new_pass)[edge].mean()
+        averaged_in = np.abs(now - (before + new_pass) / 2)[edge].mean()
+        assert followed < 0.1 and averaged_in > 4 * followed, (followed, averaged_in)
+    assert alt.inner._session is None  # closed with the wrapper
+
+
+def test_mediapipe_mirrors_its_small_input():
+    pytest.importorskip("mediapipe")
+    frame = first_frame(SAMPLE, 60)
+    with load_segmenter("mediapipe", "cpu") as seg:
+        thumbnails = Thumbnails(frame)
+        mirrored = seg.infer_mirrored(frame, thumbnails)
+        of_mirrored_frame = cv2.flip(seg.infer(cv2.flip(frame, 1)), 1)
+    assert mirrored.shape == of_mirrored_frame.shape
+    assert np.mean((mirrored > 0.5) != (of_mirrored_frame > 0.5)) < 0.002
 
 
 @pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
@@ -205,7 +277,10 @@ def test_torch_fp16_path_matches_onnx(device):
         a, b = torch_path.infer(frame), onnx.infer(frame)
         # +tta: the mirrored copy goes through in the same batch on either path
         a_tta, b_tta = torch_path.infer_with_mirror(frame), onnx.infer_with_mirror(frame)
+        # +alt: every other frame's mirrored input alone, mirrored back
+        a_alt, b_alt = torch_path.infer_mirrored(frame), onnx.infer_mirrored(frame)
     assert a_tta.shape == a.shape and np.mean((a_tta > 0.5) != (b_tta > 0.5)) < 0.01
+    assert a_alt.shape == a.shape and np.mean((a_alt > 0.5) != (b_alt > 0.5)) < 0.01
     assert a.shape == b.shape and a.dtype == np.float32
     # fp16 weights and an unrounded letterbox move probabilities by ~0.01; the refinement's
     # 4x gain around 0.5 (refine_gain) magnifies that where the network is unsure, so a few

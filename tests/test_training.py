@@ -117,6 +117,26 @@ def test_degrade_scales_only_the_lighting_optics_and_codec_augmentations():
     assert all(clean[name] == full[name] > 0 for name in full if name not in scaled)
 
 
+def test_framing_zero_crops_the_whole_picture_and_one_keeps_the_webcam_framing():
+    """--framing 0 shows every picture whole, as photos are segmented (up to a mirror
+    and a pixel of resampling); the default zooms, shifts and rotates it."""
+    from training.data import train_augment
+
+    mask = np.zeros((96, 72), np.uint8)
+    mask[30:, 20:50] = 1  # a person off centre: any zoom, shift or crop moves it
+    whole = cv2.resize(mask, (48, 64), interpolation=cv2.INTER_NEAREST)
+    image = np.zeros((96, 72, 3), np.uint8)
+
+    def agreement(framing: float) -> float:
+        transform = train_augment(64, 48, degrade=0.0, framing=framing)
+        outs = [transform(image=image, mask=mask)["mask"] for _ in range(50)]
+        return np.mean([max((o == whole).mean(), (o == whole[:, ::-1]).mean()) for o in outs])
+
+    whole_picture, milder, default = agreement(0.0), agreement(0.3), agreement(1.0)
+    assert whole_picture > 0.97 and whole_picture > milder > default
+    assert default < 0.9
+
+
 def test_flipped_teacher_is_mirror_symmetric():
     """--teacher-flip averages the teacher over a crop and its mirror image, so a mirrored
     crop gets exactly the mirrored probabilities, which a lopsided teacher alone does not."""
@@ -222,6 +242,17 @@ def test_train_one_epoch_then_evaluate_and_export(tmp_path):
                           str(data), "--input-width", "64", "--no-progress"])
     (tta_live,) = live.values()
     assert tta_live["n"] == 8 and tta_live["miou"] != scores[1]["miou"]
+    # +alt sees each image as a still two-frame clip: +tta's masks for one pass a frame;
+    # after a moved copy of the image it is the plain network's mask again
+    onnx = str(tmp_path / "assets" / "unet.onnx")
+    for motion, expected in ((0, tta_live["miou"]), (16, None)):
+        alt = evaluate.main([f"{onnx}+alt", "--live", "--data", str(data), "--input-width",
+                             "64", "--no-progress", "--motion", str(motion)])
+        (alt_live,) = alt.values()
+        if expected is not None:
+            assert alt_live["miou"] == pytest.approx(expected, abs=0.05)
+        else:
+            assert alt_live["miou"] != pytest.approx(tta_live["miou"], abs=0.05)
 
 
 def test_exported_weights_load_in_the_app(tmp_path):
@@ -272,6 +303,8 @@ def test_fine_tune_from_checkpoint_on_a_subset(tmp_path):
         train.main([*common, "--out", str(tmp_path / "c"), "--only", "nothing*"])
     with pytest.raises(SystemExit, match="--degrade 5.0 must be between 0 and 3"):
         train.main([*common, "--out", str(tmp_path / "c"), "--degrade", "5"])
+    with pytest.raises(SystemExit, match="--framing 2.0 must be between 0 and 1.5"):
+        train.main([*common, "--out", str(tmp_path / "c"), "--framing", "2"])
 
 
 def test_fast_variant_starts_from_a_full_model_and_runs_in_the_app(tmp_path, capsys):

@@ -72,17 +72,23 @@ def load_pair(pair: Pair, long_side: int | None = None) -> tuple[np.ndarray, np.
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (mask > threshold).astype(np.uint8)
 
 
-def train_augment(height: int, width: int, degrade: float = 1.0) -> A.Compose:
+def train_augment(height: int, width: int, degrade: float = 1.0,
+                  framing: float = 1.0) -> A.Compose:
     """Webcam-like variation: framing (scale/shift/rotate, person smaller in a wider
     frame), lighting (jitter, low light, overexposure), optics (blur, noise) and codec (JPEG)
     artefacts. ``degrade`` scales the probabilities of the lighting, optics and codec
     degradations (0: framing and colour jitter only, e.g. for a last polish on clean
-    photos)."""
+    photos). ``framing`` scales the ranges of the framing changes towards the whole,
+    unrotated picture (0: every crop is the whole picture resized, as a photo is segmented)."""
+    f = framing
+    crop_ratio = width / height  # aspect ratios stretched into the crop, centred on its own
     return A.Compose([
         A.HorizontalFlip(p=0.5),
-        A.Affine(scale=(0.55, 1.25), translate_percent=(-0.15, 0.15), rotate=(-15, 15),
-                 border_mode=cv2.BORDER_REFLECT_101, p=0.9),
-        A.RandomResizedCrop(size=(height, width), scale=(0.5, 1.0), ratio=(0.5, 1.4), p=1.0),
+        A.Affine(scale=(1 - 0.45 * f, 1 + 0.25 * f), translate_percent=(-0.15 * f, 0.15 * f),
+                 rotate=(-15 * f, 15 * f), border_mode=cv2.BORDER_REFLECT_101, p=0.9),
+        A.RandomResizedCrop(size=(height, width), scale=(1 - 0.5 * f, 1.0),
+                            ratio=(crop_ratio - (crop_ratio - 0.5) * f,
+                                   crop_ratio + (1.4 - crop_ratio) * f), p=1.0),
         A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.7),
         A.RandomGamma(gamma_limit=(70, 180), p=0.3 * degrade),  # >100 darkens: dim rooms
         # auto-exposure overshooting (a face against a window): ×1.1–1.7 + up to 30, clipped

@@ -13,7 +13,10 @@ resized bilinearly (the edge-aware step makes video masks flicker more, so video
 Prints mIoU (per-image person IoU, averaged, PortraitNet's
 convention), class-mean IoU, Dice, pixel accuracy and boundary F-score, all in %.
 Any model + ``+tta`` (``assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
-mirrored image, as livebg does for photos.
+mirrored image, as livebg does for photos. A model + ``+alt`` (livebg's default for video)
+averages with the previous frame's mirrored mask where the picture is still, so it sees each
+image as a two-frame clip and the second frame's mask is scored: a camera on a still scene,
+or with ``--motion PX`` one whose first frame was the image shifted PX pixels sideways.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tqdm import tqdm
 
 from livebg.model import REFINERS
 from livebg.resize import Thumbnails
-from livebg.segment import FlipAveraged, SegmenterBase, split_tta
+from livebg.segment import SegmenterBase, split_mirror, with_mirror
 from training.data import find_pairs
 from training.metrics import MetricAccumulator
 
@@ -60,16 +63,18 @@ class CheckpointSegmenter(SegmenterBase):
         return self._geometry.crop(prob)
 
 
-MODELS_HELP = ".pt checkpoint, .onnx file, mediapipe, mediapipe-general; each may end in +tta"
+MODELS_HELP = (".pt checkpoint, .onnx file, mediapipe, mediapipe-general; each may end in "
+               "+tta or +alt (mirror averaging, livebg.segment.mirror)")
 
 
 def open_model(spec: str, input_width: int, refine: str | None = None) -> SegmenterBase:
     """A model by name: a ``.pt`` checkpoint, an ``.onnx`` file, ``mediapipe`` or
-    ``mediapipe-general``; ``+tta`` at the end averages it with the mirrored image."""
-    base, tta = split_tta(spec)
+    ``mediapipe-general``; ``+tta`` or ``+alt`` at the end averages it with the mirrored
+    image (``livebg.segment.mirror``)."""
+    base, mirror = split_mirror(spec)
     model = _open_base_model(base, input_width, refine)
     model.name = Path(base).stem if base.endswith((".pt", ".onnx")) else base
-    return FlipAveraged(model) if tta else model
+    return with_mirror(model, mirror)
 
 
 def _open_base_model(spec: str, input_width: int, refine: str | None) -> SegmenterBase:
@@ -88,7 +93,7 @@ def _open_base_model(spec: str, input_width: int, refine: str | None) -> Segment
     if spec.endswith(".pt"):
         return CheckpointSegmenter(spec, input_width, refine)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
-                     "mediapipe or mediapipe-general (+tta to average with the mirror image)")
+                     "mediapipe or mediapipe-general (+tta or +alt: mirror averaging)")
 
 
 def clips_parser(description: str, frames: int) -> argparse.ArgumentParser:
@@ -139,13 +144,38 @@ def full_size_mask(model: SegmenterBase, image: np.ndarray, live: bool = False) 
     return cv2.resize(model.infer(image), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
+def start_clip(model: SegmenterBase) -> bool:
+    """Make a model that keeps the previous frame (``+alt``) forget it; False for the
+    others, which need nothing."""
+    reset = getattr(model, "reset", None)
+    if reset is not None:
+        reset()
+    return reset is not None
+
+
+def show_first_frame(model: SegmenterBase, image: np.ndarray, motion: int = 0) -> None:
+    """A model that keeps the previous frame (``+alt``) starts a new clip whose first frame
+    is the image (a camera on a still scene) or, with ``motion``, the image shifted that
+    many pixels sideways (the person moved)."""
+    if start_clip(model):
+        model.infer(shifted(image, motion) if motion else image)
+
+
+def shifted(image: np.ndarray, pixels: int) -> np.ndarray:
+    """The image moved ``pixels`` to the left, the edge reflected into the gap."""
+    matrix = np.float32([[1, 0, -pixels], [0, 1, 0]])
+    return cv2.warpAffine(image, matrix, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT_101)
+
+
 def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: Path | None = None,
-             worst_k: int = 8, progress: bool = True, live: bool = False) -> dict:
+             worst_k: int = 8, progress: bool = True, live: bool = False,
+             motion: int = 0) -> dict:
     pairs = find_pairs(data)[: limit or None]
     acc, seconds = MetricAccumulator(), []
     for pair in tqdm(pairs, desc=f"evaluating {model.name}", disable=not progress, leave=False):
         image = cv2.imread(str(pair.image))
         target = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE) > 127
+        show_first_frame(model, image, motion)
         t0 = time.perf_counter()
         prob = full_size_mask(model, image, live)
         seconds.append(time.perf_counter() - t0)
@@ -160,6 +190,7 @@ def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: P
             pair = by_name[name]
             image = cv2.imread(str(pair.image))
             target = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE) > 127
+            show_first_frame(model, image, motion)
             prob = full_size_mask(model, image, live)
             cv2.imwrite(str(worst_dir / f"{model.name}_{name}.jpg"),
                         overlay(image, prob > 0.5, target))
@@ -209,6 +240,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--live", action="store_true",
                    help="the mask as the live pipeline composites a video frame (bilinear "
                         "resize) instead of the photo path's (edge-aware upsampling)")
+    p.add_argument("--motion", type=int, default=0, metavar="PX",
+                   help="+alt models: the image follows a copy of itself shifted PX pixels "
+                        "sideways (default 0: a still scene)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
@@ -216,7 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
     for spec in args.models:
         with open_model(spec, args.input_width, args.refine) as model:
             results[spec] = evaluate(model, args.data, args.limit, args.worst,
-                                     progress=not args.no_progress, live=args.live)
+                                     progress=not args.no_progress, live=args.live,
+                                     motion=args.motion)
             if args.speed:
                 results[spec]["webcam_ms"] = webcam_speed(model)
     print(format_table(results))

@@ -19,7 +19,7 @@ import numpy as np
 
 from livebg.flicker import flips_per_frame
 from livebg.smooth import MaskSmoother
-from training.evaluate import clips_parser, open_model, read_clip
+from training.evaluate import clips_parser, open_model, read_clip, start_clip
 
 COMMON_SIZE = (256, 144)  # MediaPipe's landscape output: no model is compared upsampled
 
@@ -27,6 +27,7 @@ COMMON_SIZE = (256, 144)  # MediaPipe's landscape output: no model is compared u
 def clip_flicker(model, frames: list[np.ndarray]) -> dict[str, float]:
     """Flips per frame of the raw and the smoothed masks of one model on one clip."""
     smoother = MaskSmoother()
+    start_clip(model)
     raw, smoothed = [], []
     for frame in frames:
         mask = model.infer(frame)

@@ -19,7 +19,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from training.evaluate import clips_parser, full_size_mask, open_model, read_clip
+from training.evaluate import (
+    clips_parser,
+    full_size_mask,
+    open_model,
+    read_clip,
+    show_first_frame,
+)
 
 MASK_SIZE = (320, 180)
 
@@ -66,6 +72,7 @@ def robustness(model, frames: list[np.ndarray], alterations: dict[str, Alteratio
                seed: int = 0) -> dict[str, float]:
     """Mean IoU between the clean and the altered frame's masks, per alteration."""
     def person(frame: np.ndarray) -> np.ndarray:  # as the live pipeline has it: webcam frames
+        show_first_frame(model, frame)  # +alt: each frame a still scene of its own
         mask = full_size_mask(model, frame, live=True)
         return cv2.resize(mask, MASK_SIZE, interpolation=cv2.INTER_LINEAR) > 0.5
 

@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--degrade", type=float, default=1.0,
                    help="scale the probabilities of the low-light, overexposure, grey, blur, "
                         "noise and JPEG augmentations (0 = framing and colour jitter only)")
+    p.add_argument("--framing", type=float, default=1.0,
+                   help="scale the ranges of the zoom, shift, rotation and crop augmentations "
+                        "(0 = the whole picture, as photos are segmented; at most 1.5)")
     p.add_argument("--cache-long-side", type=int, default=384)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
@@ -227,13 +230,16 @@ def main(argv: list[str] | None = None) -> dict:
     progress = not args.no_progress
     if not 0 <= args.degrade <= 3:  # 3 × the largest base probability (0.3) is 0.9
         raise SystemExit(f"--degrade {args.degrade} must be between 0 and 3")
+    if not 0 <= args.framing <= 1.5:  # beyond, the zoom-out and crop ranges reach zero
+        raise SystemExit(f"--framing {args.framing} must be between 0 and 1.5")
     backgrounds = load_backgrounds(args.bg_dir)
     pairs = find_pairs(args.data)
     if args.only:
         pairs = [p for p in pairs if fnmatch.fnmatch(p.image.stem, args.only)]
         if not pairs:
             raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
-    train_set = PortraitDataset(pairs, train_augment(args.height, args.width, args.degrade),
+    train_set = PortraitDataset(pairs, train_augment(args.height, args.width, args.degrade,
+                                                       args.framing),
                                 args.cache_long_side, backgrounds, args.paste_prob, progress)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                               drop_last=len(train_set) > args.batch_size,

@@ -211,9 +211,10 @@ class ControlPanel(QWidget):
         self.device_combo = QComboBox()
         for combo in (self.model_combo, self.device_combo):
             combo.activated.connect(self._emit_model)
-        self.model_combo.setToolTip("+tta: each mask averaged with the mirrored frame's - "
-                                    "fewer wrong pixels; unet+tta measured 10% fewer frames "
-                                    "per second")
+        self.model_combo.setToolTip("+alt (default): every other frame mirrored, and the "
+                                    "masks averaged where the picture is still - fewer wrong "
+                                    "pixels at no cost; +tta: every mask averaged with the "
+                                    "mirrored frame's, measured 10% fewer frames per second")
         self.device_note = _hint_label()
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)

@@ -218,10 +218,11 @@ class MainWindow(QMainWindow):
 
         self.panel = ControlPanel()
         if models is None:
-            from livebg.segment import TTA_SUFFIX, available_segmenters
+            from livebg.segment import ALT_SUFFIX, TTA_SUFFIX, available_segmenters
 
             names = available_segmenters()  # and each backend averaged with the mirror image
-            models = [*names, *(name + TTA_SUFFIX for name in names)]
+            models = [*(name + suffix for suffix in (ALT_SUFFIX, "", TTA_SUFFIX)
+                        for name in names)]
         self._models = list(models)
         self._show_models(cuda)
         if cuda is None:
@@ -407,10 +408,9 @@ class MainWindow(QMainWindow):
             setattr(state, name, round(value) if kind is int else kind(value))
         if "tta" in given and "model" not in given:
             # --tta / --no-tta on the model the window would start with anyway
-            from livebg.segment import TTA_SUFFIX, split_tta
+            from livebg.segment import split_mirror
 
-            wanted = split_tta(config.model)[1]
-            state.model = split_tta(state.model)[0] + TTA_SUFFIX * wanted
+            state.model = split_mirror(state.model)[0] + split_mirror(config.model)[1]
         if "virtual_cam" in given:
             # The CLI's sink, if it opened, is adopted; if not, the first source to play
             # retries the device and, with none, shows the setup hint by the toggle.

@@ -29,7 +29,7 @@ class Settings:
     image: str = ""
     video: str = ""
     recent_images: list[str] = field(default_factory=list)
-    model: str = "auto"
+    model: str = "auto+alt"  # mirror averaging on still scenes (livebg.segment.mirror)
     device: str = "auto"
     smoothing: float = SmoothParams.strength
     feather: int = round(DEFAULT_FEATHER)

@@ -38,8 +38,17 @@ class MediaPipeSegmenter(SegmenterBase):
         self._closed = False
 
     def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
+        return self._run(downscale_shared(frame_bgr, self._size, thumbnails))
+
+    def infer_mirrored(self, frame_bgr: np.ndarray,
+                       thumbnails: Thumbnails | None = None) -> np.ndarray:
+        """The mirrored frame's mask, mirrored back: the small input is mirrored, not the
+        frame (``livebg.segment.mirror``)."""
         small = downscale_shared(frame_bgr, self._size, thumbnails)
-        result = self._solution.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        return cv2.flip(self._run(cv2.flip(small, 1)), 1)
+
+    def _run(self, small_bgr: np.ndarray) -> np.ndarray:
+        result = self._solution.process(cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB))
         return np.asarray(result.segmentation_mask, dtype=np.float32)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from livebg.errors import LivebgError
 from livebg.model import ModelConfig
 from livebg.resize import Thumbnails, downscale_shared
-from livebg.segment import SegmenterBase, cuda_available, mean_with_mirrored
+from livebg.segment import SegmenterBase, cuda_available
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_INPUT_WIDTH = 224
@@ -62,14 +62,14 @@ class Letterbox:
         self.update(frame_bgr)
         return self._pad(downscale_shared(frame_bgr, self.scaled, thumbnails))
 
-    def prepare_with_mirror(self, frame_bgr: np.ndarray,
-                            thumbnails: Thumbnails | None = None) -> np.ndarray:
-        """``prepare``'s input and the mirrored frame's, as a batch of two: the scaled frame
-        is mirrored, then each is padded as its frame would be (the pads need not be
-        symmetric)."""
+    def prepare_views(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None,
+                      mirrored: tuple[bool, ...] = (False, True)) -> np.ndarray:
+        """A batch of ``prepare``'s input, one for each entry of ``mirrored``: the scaled
+        frame, mirrored where asked, then each padded as its frame would be (the pads need
+        not be symmetric)."""
         self.update(frame_bgr)
         small = downscale_shared(frame_bgr, self.scaled, thumbnails)
-        return np.stack([self._pad(small), self._pad(cv2.flip(small, 1))])
+        return np.stack([self._pad(cv2.flip(small, 1) if m else small) for m in mirrored])
 
     def _pad(self, small: np.ndarray) -> np.ndarray:
         if any(self.pad):
@@ -119,18 +119,29 @@ class OnnxUNet(SegmenterBase):
         return self._geometry.width
 
     def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
-        small = self._geometry.prepare(frame_bgr, thumbnails)
-        (prob,) = self._session.run(None, {self._input: small[None]})
-        return self._geometry.crop(prob[0, 0])
+        return self._mean_of_views(frame_bgr, thumbnails, (False,))
+
+    def infer_mirrored(self, frame_bgr: np.ndarray,
+                       thumbnails: Thumbnails | None = None) -> np.ndarray:
+        """The mirrored frame's mask, mirrored back (``MirrorAlternating``): the network's
+        small input is mirrored, not the frame."""
+        return self._mean_of_views(frame_bgr, thumbnails, (True,))
 
     def infer_with_mirror(self, frame_bgr: np.ndarray,
                           thumbnails: Thumbnails | None = None) -> np.ndarray:
-        """``infer`` averaged with the mirrored frame's (``FlipAveraged``): the network's
-        small input is mirrored, not the frame, and both go through in one run."""
+        """``infer`` averaged with ``infer_mirrored`` (``FlipAveraged``), both in one run."""
+        return self._mean_of_views(frame_bgr, thumbnails, (False, True))
+
+    def _mean_of_views(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None,
+                       mirrored: tuple[bool, ...]) -> np.ndarray:
+        """The mean of the masks of the frame's views (mirrored or not), each brought back
+        upright; all views go through the network as one batch."""
         geometry = self._geometry
-        batch = geometry.prepare_with_mirror(frame_bgr, thumbnails)
+        batch = geometry.prepare_views(frame_bgr, thumbnails, mirrored)
         (prob,) = self._session.run(None, {self._input: batch})
-        return mean_with_mirrored(geometry.crop(prob[0, 0]), geometry.crop(prob[1, 0]))
+        masks = [cv2.flip(geometry.crop(p[0]), 1) if m else geometry.crop(p[0])
+                 for p, m in zip(prob, mirrored, strict=True)]
+        return masks[0] if len(masks) == 1 else sum(masks) / len(masks)
 
     def close(self) -> None:
         self._session = None
@@ -164,10 +175,11 @@ class TorchUNet(SegmenterBase):
         width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
         self._geometry = letterbox_for(cfg, width)
 
-    def infer_tensor(self, frame_bgr: np.ndarray, with_mirror: bool = False):
+    def infer_tensor(self, frame_bgr: np.ndarray, mirrored: tuple[bool, ...] = (False,)):
         """Probability as an fp16 tensor on the device (for a GPU compositor later). Same
-        letterbox geometry as the ONNX path, done on the device. ``with_mirror``: averaged
-        with the mirrored input's, both in one batch (``FlipAveraged``)."""
+        letterbox geometry as the ONNX path, done on the device. ``mirrored``: the views
+        of the frame to run in one batch, each mirrored or not; their masks, brought back
+        upright, are averaged (``(False, True)``: ``FlipAveraged``)."""
         torch = self._torch
         geometry = self._geometry
         geometry.update(frame_bgr)
@@ -176,21 +188,25 @@ class TorchUNet(SegmenterBase):
             frame = torch.from_numpy(frame_bgr).to(self.device, non_blocking=True)
             x = frame.permute(2, 0, 1)[None].half()
             x = torch.nn.functional.interpolate(x, size=(h, w), mode="area")
-            views = [x, x.flip(-1)] if with_mirror else [x]  # each padded on its own
+            views = [x.flip(-1) if m else x for m in mirrored]  # each padded on its own
             x = torch.cat([torch.nn.functional.pad(v, (left, right, top, bottom),
                                                    mode="replicate") for v in views])
             prob = self.model(x.permute(0, 2, 3, 1))[:, 0]
-            if not with_mirror:
-                return geometry.crop(prob[0])
-            return (geometry.crop(prob[0]) + geometry.crop(prob[1]).flip(-1)) / 2
+            masks = [geometry.crop(p).flip(-1) if m else geometry.crop(p)
+                     for p, m in zip(prob, mirrored, strict=True)]
+            return masks[0] if len(masks) == 1 else sum(masks) / len(masks)
 
     def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
         # resizes on the GPU: the CPU thumbnails are of no use here
         return self.infer_tensor(frame_bgr).float().cpu().numpy()
 
+    def infer_mirrored(self, frame_bgr: np.ndarray,
+                       thumbnails: Thumbnails | None = None) -> np.ndarray:
+        return self.infer_tensor(frame_bgr, (True,)).float().cpu().numpy()
+
     def infer_with_mirror(self, frame_bgr: np.ndarray,
                           thumbnails: Thumbnails | None = None) -> np.ndarray:
-        return self.infer_tensor(frame_bgr, with_mirror=True).float().cpu().numpy()
+        return self.infer_tensor(frame_bgr, (False, True)).float().cpu().numpy()
 
     def close(self) -> None:
         self.model = None
