@@ -66,9 +66,11 @@ def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
     nargs: Any = "+" if many else None
     default: Any = ["auto"] if many else "auto"
     p.add_argument("--model", "-m", nargs=nargs, default=default, metavar="NAME",
-                   help="segmenter: auto, unet or mediapipe (default auto); NAME+tta "
-                        "averages each mask with the mirrored frame's, NAME+alt mirrors every "
-                        "other frame and averages where the picture is still")
+                   help="segmenter: auto, unet or mediapipe (default auto: the U-Net when "
+                        "its weights are installed); NAME+tta averages each mask with the "
+                        "mirrored frame's, NAME+alt mirrors every other frame and averages "
+                        "where the picture is still (defaults: +alt for video, +tta for "
+                        "photos; see --tta)")
     p.add_argument("--device", "-d", nargs=nargs, default=default, metavar="DEV",
                    help="auto, cpu or cuda (default auto)")
     p.add_argument("--weights", metavar="PATH", help="U-Net weights (.onnx or .safetensors)")
@@ -101,11 +103,12 @@ def build_parser() -> _Parser:
     p.add_argument("--mask-only", action="store_true", help="output the mask, not a composite")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average each mask with the mirrored frame's: fewer wrong pixels "
-                        "(EG1800 +0.17 mIoU), twice the inference; --no-tta: the plain "
-                        "network. Default: --tta for photos; for video and cameras +alt, "
-                        "the same masks on still scenes for one inference a frame")
+                        "(EG1800 +0.15-0.17 mIoU), twice the inference; --no-tta: the "
+                        "plain network. Default: --tta for photos; for video and cameras "
+                        "+alt, the same masks on still scenes for one inference a frame")
     p.add_argument("--benchmark", action="store_true",
-                   help="time the pipeline instead (like `livebg bench`)")
+                   help="time the pipeline instead (like `livebg bench`: a typed --model "
+                        "is timed as named, unet = one plain pass)")
     p.add_argument("--frames", type=int, default=300, help="--benchmark: frames to measure")
     return p
 
@@ -313,6 +316,11 @@ def run_command(args: argparse.Namespace) -> int:
             raise LivebgError(f"input {path} does not exist: check the path, or use --camera N")
         if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
             args.model = with_tta(args.model, args.tta, default=TTA_SUFFIX)
+            if args.model.endswith(ALT_SUFFIX):
+                # +alt averages across a clip's frames: a photo is one frame of its own
+                args.model = args.model[: -len(ALT_SUFFIX)] + TTA_SUFFIX
+                note(f"photos: {ALT_SUFFIX} averages across video frames; each photo gets "
+                     f"{TTA_SUFFIX} (both passes) instead")
             return run_stills(args, path)
         check_video_path(path)
     args.model = with_tta(args.model, args.tta, default=ALT_SUFFIX)

@@ -106,6 +106,9 @@ def process_stills(
                     raise
                 log.warning("skipping %s", exc)
                 continue
+            reset = getattr(segmenter, "reset", None)
+            if reset is not None:  # one that keeps the previous frame: photos are unrelated
+                reset()
             out = render_still(image, segmenter, compositor, mask_only=job.mask_only)
             if not cv2.imwrite(str(dst), out):
                 raise LivebgError(f"could not write {dst}: check the folder is writable")

@@ -60,8 +60,11 @@ def test_file_job_with_colour_background(
         assert cli.main(["--input", str(clip), "--output", str(out), "--no-window", flag,
                          "--max-frames", "2"]) == 0
         assert use_fake_segmenter[-1].name == name
-    assert cli.main(["--input", str(clip), "--output", str(out), "--no-window",
-                     "--model", "unet+alt", "--tta"]) == 2  # a contradiction
+    capsys.readouterr()
+    for model, flag in (("unet+alt", "--tta"), ("unet+alt", "--no-tta"), ("unet+tta", "--no-tta")):
+        assert cli.main(["--input", str(clip), "--output", str(out), "--no-window",
+                         "--model", model, flag]) == 2
+        assert f"--model {model} asks for its own mirror averaging" in capsys.readouterr().err
 
 
 def test_file_job_with_image_background_and_folder_output(

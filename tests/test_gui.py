@@ -252,6 +252,20 @@ def test_settings_tolerate_bad_files(tmp_path: Path) -> None:
     assert load_settings(path) == s
 
 
+def test_settings_from_before_the_alternating_mirror_get_the_new_default(
+        tmp_path: Path) -> None:
+    """A file without a version saved "auto" only because it was the default then; a
+    current file's "auto" (the plain network, chosen in the window) stays."""
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"model": "auto", "mirror": True}))
+    old = load_settings(path)
+    assert old.model == "auto+alt" and old.mirror
+    path.write_text(json.dumps({"model": "mediapipe"}))
+    assert load_settings(path).model == "mediapipe"
+    save_settings(Settings(model="auto"), path)
+    assert load_settings(path).model == "auto"
+
+
 def test_background_spec_mapping() -> None:
     assert background_to_mode("blur") == ("blur", "")
     assert background_to_mode("green") == ("color", "#00b140")
@@ -534,6 +548,12 @@ def test_options_typed_on_the_command_line_win_even_at_their_defaults(
     win = harness.window(config=PipelineConfig(source=str(harness.clip), model="auto"),
                          given={"source", "tta"})
     assert win.state.model == "unet"
+    win.close()
+    save_settings(Settings(source=str(harness.clip), model="mediapipe+alt"),
+                  harness.settings_file)
+    win = harness.window(config=PipelineConfig(source=str(harness.clip), model="auto"),
+                         given={"source", "tta"})  # `livebg --no-tta`
+    assert win.state.model == "mediapipe"
 
 
 def test_image_background_and_thumbnails(harness: Harness) -> None:

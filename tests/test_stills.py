@@ -52,7 +52,8 @@ def test_colour_background_keeps_names(photos: Path, tmp_path: Path,
 
 
 def test_photos_average_the_mirrored_frame_unless_told_not_to(
-        photos: Path, tmp_path: Path, use_fake_segmenter: list) -> None:
+        photos: Path, tmp_path: Path, use_fake_segmenter: list,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Photos are not real-time, so they get the better mask (+tta) by default."""
     out = tmp_path / "out"
     out.mkdir()
@@ -65,6 +66,36 @@ def test_photos_average_the_mirrored_frame_unless_told_not_to(
     assert cli.main(["--input", str(photos), "--output", str(out), "--model", "unet+tta",
                      "--no-tta"]) == 2  # a contradiction, said before any model loads
     assert len(use_fake_segmenter) == made
+    # +alt averages across a clip's frames; a photo is a frame of its own: +tta instead
+    assert cli.main(["--input", str(photos), "--output", str(out), "--model", "unet+alt"]) == 0
+    assert use_fake_segmenter[-1].name == "unet+tta"
+    assert "each photo gets +tta" in capsys.readouterr().err
+
+
+def test_photos_are_not_averaged_with_each_other(photos: Path, tmp_path: Path) -> None:
+    """A segmenter that keeps the previous frame (+alt, used from Python) forgets it before
+    each photo: unrelated photos must not mix."""
+    from livebg.stills import StillJob, plan_outputs, process_stills
+
+    class Remembering(FakeSegmenter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.events: list[str] = []
+
+        def reset(self) -> None:
+            self.events.append("reset")
+
+        def predict(self, frame):
+            self.events.append("segment")
+            return super().predict(frame)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    job = StillJob(background="red")
+    seg = Remembering()
+    written = process_stills(plan_outputs(photos, out, job), seg, job)
+    assert len(written) >= 2
+    assert seg.events == ["reset", "segment"] * len(written)
 
 
 def test_mask_only(photos: Path, tmp_path: Path, use_fake_segmenter: list) -> None:

@@ -16,6 +16,9 @@ CONFIG_DIR_ENV = "LIVEBG_CONFIG_DIR"  # tests (and portable installs) point this
 MAX_RECENT = 8
 
 BACKGROUND_MODES = ("blur", "color", "image", "video", "none")
+# 2: live video's default model became "auto+alt"; a file without a version saved "auto"
+# only because it was the default then, so it is read as the new default
+VERSION = 2
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Settings:
     overlay: bool = True
     geometry: str = ""  # base64 QWidget.saveGeometry()
     window_state: str = ""  # base64 QMainWindow.saveState()
+    version: int = VERSION  # of the file's layout: see VERSION
 
     def mode_value(self, mode: str) -> str:
         """The remembered colour / image / video for ``mode`` ("" for blur and none)."""
@@ -75,6 +79,9 @@ class Settings:
         settings = cls(**kwargs)
         if settings.background_mode not in BACKGROUND_MODES:
             settings.background_mode = defaults.background_mode
+        if "version" not in data and settings.model == "auto":
+            settings.model = defaults.model
+        settings.version = VERSION
         return settings
 
 

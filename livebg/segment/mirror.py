@@ -131,7 +131,7 @@ class MirrorAlternating(SegmenterBase):
     averaged with the previous frame's where the picture is still (``alternation_step``).
     A still scene gets ``FlipAveraged``'s mask from its second frame on (EG1800 as
     two-frame still clips: 96.67 mIoU, as ``+tta``) at a single pass's cost; EG1800 images
-    shifted by 8–48 px between the two frames score 96.47–96.41, as the plain network does
+    shifted by 8–48 px between the two frames score 96.47–96.40, as the plain network does
     (96.50). The pipeline runs one segmenter call at a time, in frame order, so the state
     it keeps is that of the previous frame."""
 
@@ -149,6 +149,7 @@ class MirrorAlternating(SegmenterBase):
             guess = infer_mirrored(self.inner, frame_bgr, thumbnails)
         else:
             guess = self.inner.infer(frame_bgr, thumbnails)
+        guess = np.asarray(guess, dtype=np.float32)  # OpenCV's arithmetic wants one dtype
         height, width = guess.shape
         # at the mask's size the frame is a thumbnail already made (the network's input)
         grey = cv2.extractChannel(downscale_shared(frame_bgr, (width, height), thumbnails), 1)
