@@ -24,7 +24,7 @@ from livebg.capture import (
 )
 from livebg.errors import LivebgError
 from livebg.pipeline import CAMERA_FIELDS, pick_fields
-from livebg.segment.mirror import ALT_SUFFIX, TTA_SUFFIX
+from livebg.segment.mirror import ALT_SUFFIX, TTA_SUFFIX, split_mirror
 from livebg.sinks.file import FILE_EXTENSIONS, check_writable_folder
 
 WRITABLE_VIDEO_EXTENSIONS = tuple(FILE_EXTENSIONS)  # what FileSink can encode
@@ -165,7 +165,7 @@ def display_available() -> bool:
 
 def check_models(names: Sequence[str], devices: Sequence[str]) -> None:
     """Typos fail before anything slow is opened, listing the valid names."""
-    from livebg.segment import DEVICES, available_segmenters, split_mirror, unknown_model_message
+    from livebg.segment import DEVICES, available_segmenters, unknown_model_message
 
     valid = available_segmenters()
     for name in names:
@@ -334,8 +334,6 @@ def with_tta(model: str, tta: bool | None, *, default: str) -> str:
     """The model name with the mirror averaging asked for (``livebg.segment.mirror``):
     ``--tta`` → ``+tta``, ``--no-tta`` → none, neither → the name's own suffix or else
     ``default`` (``+tta``, ``+alt`` or ""). A suffix the flag contradicts is an error."""
-    from livebg.segment import split_mirror
-
     base, named = split_mirror(model.lower())
     wanted = named or default if tta is None else TTA_SUFFIX if tta else ""
     if named and named != wanted:

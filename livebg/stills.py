@@ -17,6 +17,7 @@ import numpy as np
 
 from livebg.capture import IMAGE_EXTENSIONS
 from livebg.errors import LivebgError
+from livebg.segment.mirror import start_clip
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,7 @@ def process_stills(
                     raise
                 log.warning("skipping %s", exc)
                 continue
-            reset = getattr(segmenter, "reset", None)
-            if reset is not None:  # one that keeps the previous frame: photos are unrelated
-                reset()
+            start_clip(segmenter)  # one that keeps the previous frame: photos are unrelated
             out = render_still(image, segmenter, compositor, mask_only=job.mask_only)
             if not cv2.imwrite(str(dst), out):
                 raise LivebgError(f"could not write {dst}: check the folder is writable")

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from livebg.model import REFINERS
 from livebg.resize import Thumbnails
-from livebg.segment import SegmenterBase, split_mirror, with_mirror
+from livebg.segment import SegmenterBase, split_mirror, start_clip, with_mirror
 from training.data import find_pairs
 from training.metrics import MetricAccumulator
 
@@ -142,15 +142,6 @@ def full_size_mask(model: SegmenterBase, image: np.ndarray, live: bool = False) 
     if not live:
         return model.predict(image)
     return cv2.resize(model.infer(image), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def start_clip(model: SegmenterBase) -> bool:
-    """Make a model that keeps the previous frame (``+alt``) forget it; False for the
-    others, which need nothing."""
-    reset = getattr(model, "reset", None)
-    if reset is not None:
-        reset()
-    return reset is not None
 
 
 def show_first_frame(model: SegmenterBase, image: np.ndarray, motion: int = 0) -> None:

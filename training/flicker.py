@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from livebg.flicker import flips_per_frame
+from livebg.segment import start_clip
 from livebg.smooth import MaskSmoother
-from training.evaluate import clips_parser, open_model, read_clip, start_clip
+from training.evaluate import clips_parser, open_model, read_clip
 
 COMMON_SIZE = (256, 144)  # MediaPipe's landscape output: no model is compared upsampled
 

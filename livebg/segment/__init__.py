@@ -29,6 +29,7 @@ from livebg.segment.mirror import (
     FlipAveraged,
     MirrorAlternating,
     split_mirror,
+    start_clip,
     with_mirror,
 )
 
@@ -101,6 +102,6 @@ def cuda_available() -> bool:
 
 
 __all__ = ["Segmenter", "SegmenterBase", "FlipAveraged", "MirrorAlternating",
-           "available_segmenters", "load_segmenter", "split_mirror", "with_mirror",
+           "available_segmenters", "load_segmenter", "split_mirror", "start_clip", "with_mirror",
            "cuda_available", "resolve_auto", "DEVICES", "TTA_SUFFIX",
            "ALT_SUFFIX", "MIRROR_SUFFIXES"]

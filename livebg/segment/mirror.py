@@ -126,6 +126,15 @@ def _previous_weights(params: AlternationParams) -> np.ndarray:
     return (0.5 * np.clip(ramp, 0.0, 1.0)).astype(np.float32).reshape(1, 256)
 
 
+def start_clip(segmenter: Segmenter) -> bool:
+    """Make a segmenter that keeps the previous frame (``+alt``) forget it, before a new
+    clip or an unrelated photo; False for the others, which need nothing."""
+    reset = getattr(segmenter, "reset", None)
+    if reset is not None:
+        reset()
+    return reset is not None
+
+
 class MirrorAlternating(SegmenterBase):
     """``inner`` run once a frame, on the mirrored frame every other frame, each mask
     averaged with the previous frame's where the picture is still (``alternation_step``).
