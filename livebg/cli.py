@@ -362,7 +362,7 @@ def run_stills(args: argparse.Namespace, source: Path) -> int:
     pairs = plan_outputs(source, out, job)
     check_cuda([args.device], args.cuda_fallback)
     segmenter = load_segmenter_with_fallback(
-        args.model, args.device, args.weights, cuda_fallback=args.cuda_fallback
+        args.model, args.device, args.weights, cuda_fallback=args.cuda_fallback, photos=True
     )
     try:
         written = process_stills(pairs, segmenter, job, progress=_progress(len(pairs), "photos"))

@@ -551,18 +551,19 @@ def pick_fields(options: Any, names: Iterable[str]) -> dict[str, Any]:
 
 
 def load_segmenter_with_fallback(
-    name: str, device: str, weights: str | None = None, *, cuda_fallback: bool = False
+    name: str, device: str, weights: str | None = None, *, cuda_fallback: bool = False,
+    photos: bool = False,
 ) -> Any:
     """``load_segmenter``; with ``cuda_fallback`` a failed CUDA load retries on the CPU."""
     from livebg.segment import load_segmenter
 
     try:
-        return load_segmenter(name, device, weights=weights)
+        return load_segmenter(name, device, weights=weights, photos=photos)
     except LivebgError as exc:
         if device != "cuda" or not cuda_fallback:
             raise
         log.warning("CUDA unavailable (%s); --cuda-fallback: using the CPU", exc)
-        return load_segmenter(name, "cpu", weights=weights)
+        return load_segmenter(name, "cpu", weights=weights, photos=photos)
 
 
 def smooth_params(smoothing: Any) -> Any:

@@ -12,6 +12,13 @@ measures the mask as the live pipeline composites a video frame instead: the mod
 resized bilinearly (the edge-aware step makes video masks flicker more, so video skips it).
 Prints mIoU (per-image person IoU, averaged, PortraitNet's
 convention), class-mean IoU, Dice, pixel accuracy and boundary F-score, all in %.
+Several ``--data`` roots are scored as sets of their own, each model on each set, all in one
+table; a set with both single-person and group photos gets a row for each as well (people
+counted as the mask's connected parts, ``training.metrics.people_in``):
+
+    python -m training.evaluate assets/unet.onnx+tta mediapipe --data \
+        ../shared/data/portraits/val ../shared/data/realworld/val --input-width 320
+
 Any model + ``+tta`` (``assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
 mirrored image, as livebg does for photos. A model + ``+alt`` (livebg's default for video)
 averages with the previous frame's mirrored mask where the picture is still, so it sees each
@@ -34,7 +41,7 @@ from livebg.model import REFINERS
 from livebg.resize import Thumbnails
 from livebg.segment import SegmenterBase, split_mirror, start_clip, with_mirror
 from training.data import find_pairs
-from training.metrics import MetricAccumulator
+from training.metrics import MetricAccumulator, people_in
 
 
 class CheckpointSegmenter(SegmenterBase):
@@ -67,17 +74,25 @@ MODELS_HELP = (".pt checkpoint, .onnx file, mediapipe, mediapipe-general; each m
                "+tta or +alt (mirror averaging, livebg.segment.mirror)")
 
 
-def open_model(spec: str, input_width: int, refine: str | None = None) -> SegmenterBase:
+def open_model(spec: str, input_width: int | None, refine: str | None = None,
+               photos: bool = False) -> SegmenterBase:
     """A model by name: a ``.pt`` checkpoint, an ``.onnx`` file, ``mediapipe`` or
     ``mediapipe-general``; ``+tta`` or ``+alt`` at the end averages it with the mirrored
-    image (``livebg.segment.mirror``)."""
+    image (``livebg.segment.mirror``). ``input_width`` None: an ONNX file's own width for
+    ``photos`` or for video (a checkpoint: 320 or 160, as the shipped files)."""
     base, mirror = split_mirror(spec)
-    model = _open_base_model(base, input_width, refine)
+    if input_width is None and base.endswith(".pt"):
+        input_width = CHECKPOINT_PHOTO_WIDTH if photos else CHECKPOINT_LIVE_WIDTH
+    model = _open_base_model(base, input_width, refine, photos)
     model.name = Path(base).stem if base.endswith((".pt", ".onnx")) else base
     return with_mirror(model, mirror)
 
 
-def _open_base_model(spec: str, input_width: int, refine: str | None) -> SegmenterBase:
+CHECKPOINT_LIVE_WIDTH, CHECKPOINT_PHOTO_WIDTH = 160, 320  # as the shipped unet.onnx
+
+
+def _open_base_model(spec: str, input_width: int | None, refine: str | None,
+                     photos: bool) -> SegmenterBase:
     if spec == "mediapipe":
         from livebg.segment.mediapipe import MediaPipeSegmenter
 
@@ -89,7 +104,7 @@ def _open_base_model(spec: str, input_width: int, refine: str | None) -> Segment
     if spec.endswith(".onnx"):
         from livebg.segment.unet import OnnxUNet
 
-        return OnnxUNet(Path(spec), threads=1, input_width=input_width)
+        return OnnxUNet(Path(spec), threads=1, input_width=input_width, photos=photos)
     if spec.endswith(".pt"):
         return CheckpointSegmenter(spec, input_width, refine)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
@@ -161,9 +176,13 @@ def shifted(image: np.ndarray, pixels: int) -> np.ndarray:
 def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: Path | None = None,
              worst_k: int = 8, progress: bool = True, live: bool = False,
              motion: int = 0) -> dict:
-    pairs = find_pairs(data)[: limit or None]
-    acc, seconds = MetricAccumulator(), []
-    for pair in tqdm(pairs, desc=f"evaluating {model.name}", disable=not progress, leave=False):
+    """Scores over all images of ``data``'s roots, with ``sets``: the scores of each root
+    and, where a root holds both, of its single-person and its group photos."""
+    by_root = [(root, find_pairs([root])[: limit or None]) for root in data]
+    pairs = [pair for _, root_pairs in by_root for pair in root_pairs]
+    acc, seconds, groups = MetricAccumulator(), [], {}
+    for index, pair in enumerate(tqdm(pairs, desc=f"evaluating {model.name}",
+                                      disable=not progress, leave=False)):
         image = cv2.imread(str(pair.image))
         target = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE) > 127
         show_first_frame(model, image, motion)
@@ -171,8 +190,10 @@ def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: P
         prob = full_size_mask(model, image, live)
         seconds.append(time.perf_counter() - t0)
         acc.add(prob > 0.5, target, pair.image.stem)
+        groups[index] = "2+ people" if people_in(target) >= 2 else "1 person"
     summary = acc.summary()
     summary["infer_ms_median"] = 1000 * float(np.median(seconds))
+    summary["sets"] = set_scores(acc, by_root, groups)
     summary["worst"] = acc.worst(worst_k)
     if worst_dir is not None:
         worst_dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +207,28 @@ def evaluate(model: SegmenterBase, data: list[str], limit: int = 0, worst_dir: P
             cv2.imwrite(str(worst_dir / f"{model.name}_{name}.jpg"),
                         overlay(image, prob > 0.5, target))
     return summary
+
+
+def set_name(root: str) -> str:
+    """``../shared/data/realworld/val`` -> ``realworld/val``: a set's short name."""
+    parts = Path(root).resolve().parts
+    return "/".join(parts[-2:])
+
+
+def set_scores(acc: MetricAccumulator, by_root: list[tuple[str, list]],
+               groups: dict[int, str]) -> dict[str, dict]:
+    """Each root's scores, and its people groups' where it has more than one group."""
+    out, start = {}, 0
+    for root, root_pairs in by_root:
+        indices = list(range(start, start + len(root_pairs)))
+        start += len(root_pairs)
+        name = set_name(root)
+        out[name] = acc.summary(indices)
+        kinds = sorted({groups[i] for i in indices})
+        if len(kinds) > 1:
+            for kind in kinds:
+                out[f"{name} ({kind})"] = acc.summary([i for i in indices if groups[i] == kind])
+    return out
 
 
 def webcam_speed(model: SegmenterBase, size: tuple[int, int] = (1280, 720),
@@ -205,12 +248,24 @@ def webcam_speed(model: SegmenterBase, size: tuple[int, int] = (1280, 720),
 
 
 def format_table(results: dict[str, dict]) -> str:
+    """One row per model, or with several sets one per set and model (models side by side
+    within a set, so the comparison reads down a column)."""
     cols = ["miou", "class_miou", "dice", "pixel_acc", "boundary_f", "infer_ms_median"]
     if all("webcam_ms" in r for r in results.values()):
         cols.append("webcam_ms")
-    lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")
+    sets = next(iter(results.values())).get("sets", {})
+    if len(sets) <= 1:
+        lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for name, r in results.items():
+            lines.append(f"| {name} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")
+        return "\n".join(lines)
+    cols = ["n", "miou", "boundary_f", "class_miou", "dice", "pixel_acc"]
+    lines = ["| set | model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for set_key in sets:
+        for name, r in results.items():
+            s = r["sets"][set_key]
+            lines.append(f"| {set_key} | {name} | {s['n']} | "
+                         + " | ".join(f"{s[c]:.2f}" for c in cols[1:]) + " |")
     return "\n".join(lines)
 
 
@@ -218,8 +273,10 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("models", nargs="+", help=MODELS_HELP)
     p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
-    p.add_argument("--input-width", type=int, default=192,
-                   help="U-Net input width (aspect kept, padded to the network's stride)")
+    p.add_argument("--input-width", type=int, default=None,
+                   help="U-Net input width (aspect kept, padded to the network's stride; "
+                        "default: the ONNX file's own, photo_input_width for the photo path, "
+                        "input_width with --live)")
     p.add_argument("--limit", type=int, default=0, help="first N pairs only (0 = all)")
     p.add_argument("--worst", type=Path, default=None, help="write overlays of the worst cases")
     p.add_argument("--speed", action="store_true",
@@ -239,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {}
     for spec in args.models:
-        with open_model(spec, args.input_width, args.refine) as model:
+        with open_model(spec, args.input_width, args.refine, photos=not args.live) as model:
             results[spec] = evaluate(model, args.data, args.limit, args.worst,
                                      progress=not args.no_progress, live=args.live,
                                      motion=args.motion)

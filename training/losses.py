@@ -15,12 +15,15 @@ def edge_band(mask: torch.Tensor, width: int = 5) -> torch.Tensor:
     return dilated - eroded
 
 
-def soft_iou_loss(probs: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+def soft_iou_loss(probs: torch.Tensor, target: torch.Tensor, eps: float = 1.0,
+                  weight: torch.Tensor | None = None) -> torch.Tensor:
     """1 - soft Jaccard per image, averaged: region-level, so a small person counts as
-    much as a large one (the foreground-imbalance handling)."""
+    much as a large one (the foreground-imbalance handling). ``weight`` (0..1 a pixel)
+    leaves ignored pixels out of both the intersection and the union."""
     dims = (1, 2, 3)
-    inter = (probs * target).sum(dims)
-    union = (probs + target - probs * target).sum(dims)
+    w = 1.0 if weight is None else weight
+    inter = (w * probs * target).sum(dims)
+    union = (w * (probs + target - probs * target)).sum(dims)
     return (1 - (inter + eps) / (union + eps)).mean()
 
 
@@ -54,16 +57,25 @@ REGION_LOSSES = ("iou", "dice", "lovasz")
 
 
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, edge_weight: float = 4.0,
-                      region: str = "iou") -> tuple[torch.Tensor, dict[str, float]]:
-    """Edge-weighted BCE + a region loss. Returns the loss and its parts for logging."""
-    weights = 1.0 + edge_weight * edge_band(target)
+                      region: str = "iou", pixel_weight: torch.Tensor | None = None,
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Edge-weighted BCE + a region loss. Returns the loss and its parts for logging.
+
+    ``target`` may be soft (a teacher's probability); ``pixel_weight`` (0..1, N×1×H×W)
+    scales each pixel's share of the BCE and the soft IoU, 0 = ignored (where a
+    pseudo-label's teachers disagree). The Lovász hinge needs hard labels: it sees the
+    target thresholded at 0.5 and no pixel weight."""
+    hard = (target > 0.5).float()
+    weights = 1.0 + edge_weight * edge_band(hard)
+    if pixel_weight is not None:
+        weights = weights * pixel_weight
     bce = F.binary_cross_entropy_with_logits(logits, target, weight=weights)
     if region == "lovasz":
-        region_loss = lovasz_hinge_loss(logits, target)
+        region_loss = lovasz_hinge_loss(logits, hard)
     elif region == "dice":
         region_loss = dice_loss(torch.sigmoid(logits), target)
     else:
-        region_loss = soft_iou_loss(torch.sigmoid(logits), target)
+        region_loss = soft_iou_loss(torch.sigmoid(logits), target, weight=pixel_weight)
     total = bce + region_loss
     return total, {"bce": bce.item(), region: region_loss.item()}
 

@@ -61,15 +61,25 @@ class MetricAccumulator:
         self.names.append(name)
         return scores
 
-    def summary(self) -> dict[str, float]:
-        if not self.per_image:
+    def summary(self, indices: list[int] | None = None) -> dict[str, float]:
+        """Means in percent over all images, or over those at ``indices`` (a subset)."""
+        images = self.per_image if indices is None else [self.per_image[i] for i in indices]
+        if not images:
             return {}
-        keys = self.per_image[0].keys()
-        out = {k: 100 * float(np.mean([s[k] for s in self.per_image])) for k in keys}
+        keys = images[0].keys()
+        out = {k: 100 * float(np.mean([s[k] for s in images])) for k in keys}
         out["miou"] = out.pop("iou")
-        out["n"] = len(self.per_image)
+        out["n"] = len(images)
         return out
 
     def worst(self, k: int = 8) -> list[tuple[str, float]]:
         order = np.argsort([s["iou"] for s in self.per_image])[:k]
         return [(self.names[i], self.per_image[i]["iou"]) for i in order]
+
+
+def people_in(mask: np.ndarray, min_share: float = 0.005) -> int:
+    """How many people a binary mask shows, counted as its connected parts covering at least
+    ``min_share`` of the image (people who overlap count as one, a far-away speck as none):
+    enough to split a set into single-person and group photos."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= min_share * mask.size).sum())

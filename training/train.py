@@ -3,6 +3,15 @@
     python -m training.train --data ../shared/data/portraits/train \
         --val ../shared/data/portraits/val --epochs 20 --out runs/lite0
 
+Several sources mix with a sampling weight each (``ROOT=WEIGHT``), pseudo-labelled roots
+(``training.pseudolabel``) included, plus synthetic group photos (``--composites``); each
+validation root is scored on its own and the best epoch is chosen by their mean:
+
+    python -m training.train --data ../shared/data/portraits/train=1 \
+        ../shared/data/realworld/train=1 runs/pseudo=1 --composites 1 --epoch-size 2000 \
+        --val ../shared/data/portraits/val ../shared/data/realworld/val \
+        --init livebg/assets/unet.safetensors
+
 Reads top to bottom: config → data → model → optimiser → loop (train, validate,
 checkpoint, log, plot). Checkpoints carry their full config and resume exactly.
 """
@@ -23,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from livebg.model import (
@@ -36,7 +45,16 @@ from livebg.model import (
     output_logits,
     refined_probability,
 )
-from training.data import PortraitDataset, eval_resize, find_pairs, load_backgrounds, train_augment
+from training.data import (
+    CompositeDataset,
+    MixedSampler,
+    PortraitDataset,
+    eval_resize,
+    find_pairs,
+    load_backgrounds,
+    parse_weighted,
+    train_augment,
+)
 from training.export import load_checkpoint
 from training.losses import REGION_LOSSES, distillation_loss, segmentation_loss
 from training.metrics import MetricAccumulator
@@ -44,8 +62,22 @@ from training.metrics import MetricAccumulator
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
-    p.add_argument("--val", nargs="+", default=None, help="validation roots (images/ + masks/)")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="roots holding images/ + masks/ (+ weights/ for pseudo-labels), each "
+                        "ROOT or ROOT=WEIGHT: its share of the samples drawn each epoch")
+    p.add_argument("--val", nargs="+", default=None,
+                   help="validation roots (images/ + masks/), scored one by one; the best "
+                        "epoch has the highest mean mIoU over them")
+    p.add_argument("--composites", type=float, default=0.0, metavar="WEIGHT",
+                   help="sampling weight of synthetic group photos: 1-4 people cut out of the "
+                        "hard-labelled roots pasted onto --bg-dir photos or person-free crops "
+                        "(0 = none)")
+    p.add_argument("--recolour", type=float, default=0.0, metavar="P",
+                   help="probability of a brightness/hue/saturation/contrast change inside "
+                        "the person only (labelled photos; composites always 0.7)")
+    p.add_argument("--epoch-size", type=int, default=0,
+                   help="samples drawn per epoch from the weighted mix (0 = the sources' "
+                        "total size)")
     p.add_argument("--out", default="runs/latest", help="folder for checkpoints, logs, curves")
     p.add_argument("--arch", default="unet", choices=ARCHITECTURES)
     p.add_argument("--encoder", default="tu-efficientnet_lite0")
@@ -154,6 +186,20 @@ def init_from(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
     return f"{len(usable)}/{len(own)} tensors copied"
 
 
+def load_init(path: str, device: torch.device) -> dict:
+    """Weights to start from: a training checkpoint, or the app's ``unet.safetensors``
+    (fp16 weights + config, as ``training.export`` writes them), widened to fp32."""
+    if not path.endswith(".safetensors"):
+        return torch.load(path, map_location=device, weights_only=True)
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
+    return {"model": state, "epoch": meta.get("epoch", "?")}
+
+
 @torch.no_grad()
 def predict_padded(model: torch.nn.Module, inputs: torch.Tensor, multiple: int,
                    flip: bool = False) -> torch.Tensor:
@@ -183,7 +229,7 @@ def validate(model, loader, cfg: ModelConfig, device: torch.device) -> dict[str,
     was_training = model.training
     model.eval()
     acc = MetricAccumulator()
-    for images, masks in loader:
+    for images, masks, _ in loader:
         images = images.to(device)
         logits = deployed_logits(model, normalise(images, cfg), images, cfg)
         preds = (logits > 0).cpu().numpy()[:, 0]
@@ -233,24 +279,44 @@ def main(argv: list[str] | None = None) -> dict:
     if not 0 <= args.framing <= 1.5:  # beyond, the zoom-out and crop ranges reach zero
         raise SystemExit(f"--framing {args.framing} must be between 0 and 1.5")
     backgrounds = load_backgrounds(args.bg_dir)
-    pairs = find_pairs(args.data)
-    if args.only:
-        pairs = [p for p in pairs if fnmatch.fnmatch(p.image.stem, args.only)]
-        if not pairs:
-            raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
-    train_set = PortraitDataset(pairs, train_augment(args.height, args.width, args.degrade,
-                                                       args.framing),
-                                args.cache_long_side, backgrounds, args.paste_prob, progress)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                              drop_last=len(train_set) > args.batch_size,
+    augment = train_augment(args.height, args.width, args.degrade, args.framing)
+    sources, names, weights = [], [], []
+    for spec in args.data:
+        root, weight = parse_weighted(spec)
+        pairs = find_pairs([root])
+        if args.only:
+            pairs = [p for p in pairs if fnmatch.fnmatch(p.image.stem, args.only)]
+            if not pairs:
+                continue
+        sources.append(PortraitDataset(pairs, augment, args.cache_long_side, backgrounds,
+                                       args.paste_prob, progress, args.recolour))
+        names.append(root)
+        weights.append(weight)
+    if not sources:
+        raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
+    if args.composites:
+        people = [p for source in sources for p in source.hard_masks()]
+        sources.append(CompositeDataset(people, backgrounds, augment,
+                                        length=max(1000, args.epoch_size)))
+        names.append("composites")
+        weights.append(args.composites)
+    train_set = ConcatDataset(sources)
+    sampler = MixedSampler([len(s) for s in sources], weights,
+                           args.epoch_size or sum(len(s) for s in sources if
+                                                  not isinstance(s, CompositeDataset)),
+                           seed=args.seed)
+    print("training mix: " + ", ".join(f"{n} ({len(s)} samples, weight {w:g})"
+                                       for n, s, w in zip(names, sources, weights)))
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
+                              drop_last=len(sampler) > args.batch_size,
                               num_workers=args.workers, persistent_workers=args.workers > 0,
                               pin_memory=use_cuda,
                               worker_init_fn=lambda i: np.random.seed(args.seed * 100 + i))
-    val_loader = None
-    if args.val:
-        val_set = PortraitDataset(find_pairs(args.val), eval_resize(args.height, args.width),
+    val_loaders = {}
+    for root in args.val or []:
+        val_set = PortraitDataset(find_pairs([root]), eval_resize(args.height, args.width),
                                   args.cache_long_side, progress=progress)
-        val_loader = DataLoader(val_set, batch_size=32, num_workers=0)
+        val_loaders[root] = DataLoader(val_set, batch_size=32, num_workers=0)
 
     # --- model and optimiser ----------------------------------------------------------
     cfg = ModelConfig(arch=args.arch, encoder=args.encoder,
@@ -264,7 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"--height/--width must be multiples of {cfg.input_multiple}")
     model = build_model(cfg).to(device)
     if args.init:
-        init = torch.load(args.init, map_location=device, weights_only=True)
+        init = load_init(args.init, device)
         print(f"initialised from {args.init} (epoch {init['epoch']}): "
               f"{init_from(model, init['model'])}")
     elif not args.no_pretrained and not args.resume:
@@ -293,6 +359,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.resume:
         ckpt = torch.load(args.resume, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["model"])
+        sampler.rng = np.random.default_rng([args.seed, ckpt["epoch"]])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
         best, history = ckpt["best_miou"], ckpt["history"]
@@ -320,12 +387,13 @@ def main(argv: list[str] | None = None) -> dict:
         t0, losses = time.time(), []
         bar = tqdm(train_loader, total=steps_per_epoch, desc=f"epoch {epoch}/{args.epochs}",
                    disable=not progress)
-        for i, (images, masks) in enumerate(bar):
+        for i, (images, masks, pixel_weights) in enumerate(bar):
             if i >= steps_per_epoch:
                 break
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * lr_factor(step, total_steps, args)
             images, masks = images.to(device, non_blocking=True), masks.to(device)
+            pixel_weights = pixel_weights.to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda):
                 inputs = normalise(images, cfg)
                 logits = deployed_logits(model, inputs, images, cfg)
@@ -333,7 +401,7 @@ def main(argv: list[str] | None = None) -> dict:
                     teacher_probs = predict_padded(teacher, inputs, teacher_multiple,
                                                    args.teacher_flip)
             loss, parts = segmentation_loss(logits.float(), masks, args.edge_weight,
-                                            args.region_loss)
+                                            args.region_loss, pixel_weights)
             if teacher is not None:
                 distill = distillation_loss(logits.float(), teacher_probs)
                 loss = loss + args.distill_weight * distill
@@ -350,10 +418,16 @@ def main(argv: list[str] | None = None) -> dict:
                             **{k: f"{v:.3f}" for k, v in parts.items()})
 
         record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
-                  "lr": optimizer.param_groups[1]["lr"], "seconds": time.time() - t0}
-        if val_loader is not None:
-            scores = validate(kept, val_loader, cfg, device)
-            record.update({f"val_{k}": v for k, v in scores.items()})
+                  "lr": optimizer.param_groups[1]["lr"], "seconds": time.time() - t0,
+                  "mix": dict(zip(names, sampler.counts))}
+        if val_loaders:
+            per_root = {root: validate(kept, loader, cfg, device)
+                        for root, loader in val_loaders.items()}
+            for key in ("miou", "boundary_f"):
+                record[f"val_{key}"] = float(np.mean([s[key] for s in per_root.values()]))
+            if len(per_root) > 1:
+                record["val_sets"] = {root: {k: s[k] for k in ("miou", "boundary_f")}
+                                      for root, s in per_root.items()}
         history.append(record)
         score = record.get("val_miou", -record["train_loss"])
         if score > best:

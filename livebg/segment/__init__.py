@@ -38,13 +38,13 @@ log = logging.getLogger("livebg.segment")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _load_unet(device: str, weights: str | None) -> Segmenter:
+def _load_unet(device: str, weights: str | None, photos: bool) -> Segmenter:
     from livebg.segment.unet import load_unet
 
-    return load_unet(device=device, weights=weights)
+    return load_unet(device=device, weights=weights, photos=photos)
 
 
-def _load_mediapipe(device: str, weights: str | None) -> Segmenter:
+def _load_mediapipe(device: str, weights: str | None, photos: bool) -> Segmenter:
     from livebg.segment.mediapipe import MediaPipeSegmenter
 
     if device == "cuda":
@@ -52,7 +52,7 @@ def _load_mediapipe(device: str, weights: str | None) -> Segmenter:
     return MediaPipeSegmenter()
 
 
-_REGISTRY: dict[str, Callable[[str, str | None], Segmenter]] = {
+_REGISTRY: dict[str, Callable[[str, str | None, bool], Segmenter]] = {
     "unet": _load_unet,
     "mediapipe": _load_mediapipe,
 }
@@ -73,7 +73,9 @@ def resolve_auto() -> str:
 
 
 def load_segmenter(name: str = "auto", device: str = "auto",
-                   weights: str | None = None) -> Segmenter:
+                   weights: str | None = None, photos: bool = False) -> Segmenter:
+    """The segmenter ``name`` on ``device``; ``photos``: sized for photos rather than live
+    video (the U-Net's ``photo_input_width``: more pixels, as no frame rate is at stake)."""
     name, device = name.lower(), device.lower()
     if device not in DEVICES:
         raise LivebgError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
@@ -82,7 +84,7 @@ def load_segmenter(name: str = "auto", device: str = "auto",
         base = resolve_auto()
     if base not in _REGISTRY:
         raise LivebgError(unknown_model_message(name))
-    segmenter = _REGISTRY[base](device, weights)
+    segmenter = _REGISTRY[base](device, weights, photos)
     return with_mirror(segmenter, mirror)
 
 

@@ -21,6 +21,18 @@ from livebg.segment import SegmenterBase, cuda_available
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_INPUT_WIDTH = 224
+
+
+def network_width(meta: dict[str, str], input_width: int | None, photos: bool) -> int:
+    """The network's input width: the one asked for, else ``LIVEBG_INPUT_WIDTH``, else the
+    file's own — ``photo_input_width`` for photos (a photo is no frame of a live stream: it
+    can spend 4× the pixels on people far from the camera), ``input_width`` for video."""
+    if input_width:
+        return input_width
+    if env := int(os.environ.get("LIVEBG_INPUT_WIDTH", 0)):
+        return env
+    live = int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
+    return int(meta.get("photo_input_width", live)) if photos else live
 EXPORT_HINT = "re-create it with `python -m training.export CHECKPOINT` or restore assets/ from git"
 
 
@@ -91,7 +103,8 @@ class OnnxUNet(SegmenterBase):
     name = "unet"
     device = "cpu"
 
-    def __init__(self, path: Path, threads: int | None = None, input_width: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, input_width: int | None = None,
+                 photos: bool = False):
         import onnxruntime as ort
 
         threads = threads or int(os.environ.get("LIVEBG_ORT_THREADS", "1"))
@@ -109,8 +122,7 @@ class OnnxUNet(SegmenterBase):
             raise LivebgError(f"cannot load U-Net weights {path}: {exc}; {EXPORT_HINT}") from exc
         meta = self._session.get_modelmeta().custom_metadata_map
         self.config = json.loads(meta.get("config", "{}"))
-        width = input_width or int(os.environ.get("LIVEBG_INPUT_WIDTH", 0)) or int(
-            meta.get("input_width", DEFAULT_INPUT_WIDTH))
+        width = network_width(meta, input_width, photos)
         self._geometry = letterbox_for(ModelConfig.from_dict(self.config), width)
         self._input = self._session.get_inputs()[0].name
 
@@ -154,7 +166,8 @@ class TorchUNet(SegmenterBase):
 
     name = "unet"
 
-    def __init__(self, path: Path, input_width: int | None = None, device: str = "cuda") -> None:
+    def __init__(self, path: Path, input_width: int | None = None, device: str = "cuda",
+                 photos: bool = False) -> None:
         import torch
         from safetensors import safe_open
         from safetensors.torch import load_file
@@ -172,8 +185,7 @@ class TorchUNet(SegmenterBase):
             raise LivebgError(f"cannot load U-Net weights {path}: {exc}; {EXPORT_HINT}") from exc
         self._torch, self.device = torch, device
         self.model = deployable(net, cfg).half().to(device)
-        width = input_width or int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
-        self._geometry = letterbox_for(cfg, width)
+        self._geometry = letterbox_for(cfg, network_width(meta, input_width, photos))
 
     def infer_tensor(self, frame_bgr: np.ndarray, mirrored: tuple[bool, ...] = (False,)):
         """Probability as an fp16 tensor on the device (for a GPU compositor later). Same
@@ -212,7 +224,8 @@ class TorchUNet(SegmenterBase):
         self.model = None
 
 
-def load_unet(device: str = "auto", weights: str | None = None) -> SegmenterBase:
+def load_unet(device: str = "auto", weights: str | None = None,
+              photos: bool = False) -> SegmenterBase:
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
@@ -226,7 +239,7 @@ def load_unet(device: str = "auto", weights: str | None = None) -> SegmenterBase
         if path is None or path.suffix != ".safetensors":
             raise LivebgError("the CUDA path needs fp16 weights (unet.safetensors); "
                               + EXPORT_HINT)
-        return TorchUNet(path)
+        return TorchUNet(path, photos=photos)
     path = Path(weights) if weights else default_weights("onnx")
     if path is None:
         raise LivebgError("no trained U-Net weights in assets/ (unet.onnx): use --model "
@@ -234,4 +247,4 @@ def load_unet(device: str = "auto", weights: str | None = None) -> SegmenterBase
     if path.suffix != ".onnx":
         raise LivebgError(f"{path} is not an .onnx file: the CPU path runs ONNX Runtime; "
                           + EXPORT_HINT)
-    return OnnxUNet(path)
+    return OnnxUNet(path, photos=photos)
