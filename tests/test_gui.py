@@ -65,7 +65,7 @@ def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "cond
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared real clip if present, else the bundled sample, else a generated one."""
-    for candidate in (SHARED / "videos" / "doctor.mp4", REPO / "assets" / "sample.mp4"):
+    for candidate in (SHARED / "videos" / "doctor.mp4", REPO / "livebg" / "assets" / "sample.mp4"):
         if candidate.is_file():
             return candidate
     path = tmp_path_factory.mktemp("clip") / "generated.mp4"
@@ -557,7 +557,7 @@ def test_options_typed_on_the_command_line_win_even_at_their_defaults(
 
 
 def test_image_background_and_thumbnails(harness: Harness) -> None:
-    images = sorted((REPO / "assets" / "backgrounds").glob("*.jpg"))
+    images = sorted((REPO / "livebg" / "assets" / "backgrounds").glob("*.jpg"))
     images += sorted((SHARED / "backgrounds").glob("*.jpg"))
     if not images:
         pytest.skip("no background images in assets/ or ../shared")
