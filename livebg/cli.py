@@ -567,6 +567,11 @@ def _run_window(config: Any, source: Any, sinks: list[Any], given: frozenset[str
     the window retries and, with no device, answers with the setup hint by its toggle."""
     source.close()  # checked that it opens; the GUI's pipeline opens it again itself
     from livebg.gui import run_app
+    from livebg.gui.settings import settings_path
+
+    if settings_path().is_file():
+        note(f"window settings from {settings_path()}: options typed here win over them "
+             "(Settings > Reset to defaults in the window)")
 
     try:
         return int(run_app(config, sinks=sinks, given=given) or 0)

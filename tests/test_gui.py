@@ -556,6 +556,30 @@ def test_options_typed_on_the_command_line_win_even_at_their_defaults(
     assert win.state.model == "mediapipe"
 
 
+def test_window_says_where_its_settings_live_and_resets_them(harness: Harness) -> None:
+    saved = Settings(source=str(harness.clip), background_mode="color", color="#00b140",
+                     mirror=True, feather=9, blur_strength=30)
+    save_settings(saved, harness.settings_file)
+    win = harness.window(config=PipelineConfig(source=str(harness.clip), feather=2.0),
+                         given={"source", "feather"})
+    note = win.panel.settings_label.text()
+    assert f"loaded from {harness.settings_file}" in note
+    assert "command line win" in note and "feather" in note
+    assert is_color(region(harness.next_frame(win), 0.0, 0.1, 0.0, 0.1), (0x40, 0xB1, 0x00))
+    win.panel.reset_button.click()
+    defaults = Settings()
+    cfg = win.pipeline.config
+    assert (win.state.background_mode, cfg.mirror, cfg.feather, cfg.blur_strength) == (
+        "blur", False, defaults.feather, defaults.blur_strength)
+    assert win.state.source == str(harness.clip), "the source playing stays"
+    assert not is_color(region(harness.next_frame(win), 0.0, 0.1, 0.0, 0.1), (0x40, 0xB1, 0x00))
+    on_disk = json.loads(harness.settings_file.read_text())
+    assert (on_disk["background_mode"], on_disk["mirror"], on_disk["feather"]) == (
+        "blur", False, defaults.feather)
+    assert "Reset to defaults" in [a.text() for m in win.menuBar().actions()
+                                   for a in m.menu().actions()]
+
+
 def test_image_background_and_thumbnails(harness: Harness) -> None:
     images = sorted((REPO / "livebg" / "assets" / "backgrounds").glob("*.jpg"))
     images += sorted((SHARED / "backgrounds").glob("*.jpg"))

@@ -68,8 +68,10 @@ class AudioPassthrough:
             if when >= t:
                 self._pending = packet
                 return
-            if when < 0:
-                continue  # sound from before the first frame
+            end = when + float((packet.duration or 0) * packet.time_base)
+            if end <= 0 and self.copied:
+                continue  # sound from before the first frame (the first packet may be the
+                # encoder's priming, at negative time on purpose: kept)
             shift = round(self._offset / packet.time_base)
             packet.pts -= shift
             if packet.dts is not None:
