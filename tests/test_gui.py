@@ -26,7 +26,12 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from livebg.gui.app import ensure_app  # noqa: E402
 from livebg.gui.controls import CPU_ONLY_NOTE  # noqa: E402
-from livebg.gui.main_window import MainWindow, background_to_mode, format_stats  # noqa: E402
+from livebg.gui.main_window import (  # noqa: E402
+    MainWindow,
+    background_to_mode,
+    bundled_backgrounds,
+    format_stats,
+)
 from livebg.gui.preview import FrameBridge, compose_split  # noqa: E402
 from livebg.gui.settings import Settings, load_settings, save_settings  # noqa: E402
 from livebg.pipeline import Pipeline, PipelineConfig  # noqa: E402
@@ -271,6 +276,9 @@ def test_background_spec_mapping() -> None:
     assert background_to_mode("green") == ("color", "#00b140")
     assert background_to_mode("/x/beach.jpg") == ("image", "/x/beach.jpg")
     assert background_to_mode("/x/waves.mp4") == ("video", "/x/waves.mp4")
+    office = str(REPO / "livebg" / "assets" / "backgrounds" / "office.jpg")
+    assert background_to_mode("office") == ("image", office), "--bg office: the bundled one"
+    assert office in bundled_backgrounds()
     assert format_stats(None)[0] == "– FPS"
 
 

@@ -1,7 +1,8 @@
 """Evaluate a model on an ``images/`` + ``masks/`` folder.
 
     python -m training.evaluate runs/lite0_unet/best.pt --data ../shared/data/portraits/val
-    python -m training.evaluate assets/unet.onnx mediapipe --data ../shared/data/portraits/val
+    python -m training.evaluate livebg/assets/unet.onnx mediapipe \
+        --data ../shared/data/portraits/val
 
 Models: a training checkpoint (``.pt``, torch on the CPU), an ONNX file (ONNX Runtime,
 as the app runs it) or ``mediapipe`` (``mediapipe-general`` = its square model), so they
@@ -12,7 +13,7 @@ measures the mask as the live pipeline composites a video frame instead: the mod
 resized bilinearly (the edge-aware step makes video masks flicker more, so video skips it).
 Prints mIoU (per-image person IoU, averaged, PortraitNet's
 convention), class-mean IoU, Dice, pixel accuracy and boundary F-score, all in %.
-Any model + ``+tta`` (``assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
+Any model + ``+tta`` (``livebg/assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
 mirrored image, as livebg does for photos. A model + ``+alt`` (livebg's default for video)
 averages with the previous frame's mirrored mask where the picture is still, so it sees each
 image as a two-frame clip and the second frame's mask is scored: a camera on a still scene,

@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from livebg.assets import assets_dir
+from livebg.assets import assets_dir, bundled_background
 from livebg.errors import LivebgError
 from livebg.gui.controls import ControlPanel, SourceSpec
 from livebg.gui.preview import FrameBridge, PreviewWidget
@@ -93,6 +93,8 @@ def background_to_mode(spec: str) -> tuple[str, str]:
         return "color", f"#{r:02x}{g:02x}{b:02x}"
     if Path(text).suffix.lower() in VIDEO_EXTENSIONS:
         return "video", text
+    if not Path(text).exists() and (bundled := bundled_background(text)) is not None:
+        return "image", str(bundled)  # `--bg office`: the bundled thumbnail is highlighted
     return "image", text
 
 
