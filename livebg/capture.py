@@ -416,6 +416,46 @@ def open_source(
     return VideoFileSource(spec, realtime=realtime, loop=loop)
 
 
+V4L_ROOT = Path("/sys/class/video4linux")
+
+
+def camera_names(root: Path = V4L_ROOT) -> dict[int, str]:
+    """Linux: camera index → the driver's name from ``/sys/class/video4linux/videoN/name``.
+
+    Only capture nodes (``index`` 0): a UVC camera also makes a metadata node that OpenCV
+    cannot open. Empty where sysfs has no cameras or on other systems."""
+    names: dict[int, str] = {}
+    if not root.is_dir():
+        return names
+    for node in root.glob("video*"):
+        number = node.name[len("video"):]
+        if not number.isdigit():
+            continue
+        try:
+            if (node / "index").is_file() and (node / "index").read_text().strip() != "0":
+                continue
+            names[int(number)] = (node / "name").read_text().strip() or f"camera {number}"
+        except OSError:
+            continue
+    return dict(sorted(names.items()))
+
+
+def list_cameras(max_index: int = 5, root: Path = V4L_ROOT,
+                 opener: CameraOpener | None = None) -> list[tuple[int, str]]:
+    """(index, name) of each camera. Linux names them from sysfs without opening anything;
+    elsewhere indices 0..max_index that open are listed as ``camera N`` (no name given)."""
+    if sys.platform.startswith("linux"):
+        return list(camera_names(root).items())
+    found = []
+    for index in range(max_index + 1):
+        try:
+            open_source(index, opener=opener).close()
+        except LivebgError:
+            continue
+        found.append((index, f"camera {index}"))
+    return found
+
+
 class LatestFrameSlot(Generic[T]):
     """One-slot hand-off between threads: never a growing queue.
 

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from livebg import __version__
+from livebg.assets import WEIGHTS_LICENCE, background_names
+from livebg.assets import sample_clip as sample_clip
 from livebg.capture import (
     IMAGE_EXTENSIONS,
     check_video_path,
@@ -25,7 +28,13 @@ from livebg.capture import (
 from livebg.errors import LivebgError
 from livebg.pipeline import CAMERA_FIELDS, pick_fields
 from livebg.segment.mirror import ALT_SUFFIX, TTA_SUFFIX, split_mirror
-from livebg.sinks.file import FILE_EXTENSIONS, check_writable_folder
+from livebg.sinks.file import (
+    ALPHA_EXTENSIONS,
+    FILE_EXTENSIONS,
+    check_quality,
+    check_writable_folder,
+    video_format,
+)
 
 WRITABLE_VIDEO_EXTENSIONS = tuple(FILE_EXTENSIONS)  # what FileSink can encode
 
@@ -33,7 +42,6 @@ log = logging.getLogger("livebg")
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-_ASSETS = Path(__file__).resolve().parent.parent / "assets"
 _UNSET = object()
 # Options whose PipelineConfig field has another name (the window's saved settings use those).
 _CONFIG_NAMES = {"input": "source", "camera": "source", "bg": "background"}
@@ -55,7 +63,9 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", "-i", metavar="PATH", help="video file, photo, or photo folder")
     src.add_argument("--camera", "-c", type=int, metavar="N", help="camera index (default 0)")
-    cam = p.add_argument_group("camera settings")
+    p.add_argument("--list-cameras", action="store_true",
+                   help="list the cameras (index and name where the system gives one)")
+    cam = p.add_argument_group("camera settings (ignored, with a warning, for a file input)")
     cam.add_argument("--width", type=int, help="capture width, e.g. 1280")
     cam.add_argument("--height", type=int, help="capture height, e.g. 720")
     cam.add_argument("--fps", type=float, help="capture frame rate")
@@ -77,7 +87,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
     p.add_argument("--cuda-fallback", action="store_true",
                    help="with --device cuda: use the CPU when CUDA is missing instead of failing")
     p.add_argument("--bg", default="blur", metavar="SPEC",
-                   help="blur, #RRGGBB or colour name, image, video, transparent, none")
+                   help="blur, #RRGGBB or colour name, an image or video file, a bundled "
+                        f"background ({', '.join(background_names())}), none, or "
+                        "transparent (photos: PNG; video: .webm or .mov with alpha)")
     p.add_argument("--blur-strength", type=float, help="background blur strength")
     p.add_argument("--feather", type=float, help="mask edge feather in pixels")
     p.add_argument("--verbose", "-v", action="store_true", help="log what happens")
@@ -88,9 +100,15 @@ def build_parser() -> _Parser:
                 epilog="Benchmark: livebg bench --help")
     _add_source_args(p)
     _add_model_args(p, many=False)
+    p.add_argument("--version", action="store_true",
+                   help="print the version and the model weights' licence, then exit")
     p.add_argument("--output", "-o", metavar="PATH",
-                   help="video file (.mp4/.avi/.mkv), or a folder (photos, or <input>.mp4); "
-                   "with --no-window every input frame is written, as fast as possible")
+                   help="video file (.mp4/.mkv/.mov/.avi: H.264; .webm: VP9), or a folder "
+                   "(photos, or <input>.mp4); with --no-window every input frame is written, "
+                   "as fast as possible, with the input's sound")
+    p.add_argument("--quality", type=int, metavar="CRF",
+                   help="video quality as the encoder's CRF: lower = better and bigger "
+                        "(H.264 0-51, default 23; VP9 0-63, default 32; ProRes: ignored)")
     p.add_argument("--virtual-cam", action="store_true", help="send frames to a virtual camera")
     p.add_argument("--no-window", action="store_true", help="no preview window (headless)")
     p.add_argument("--smoothing", type=float, metavar="S",
@@ -190,22 +208,29 @@ def check_weights(path: str | None) -> None:
         raise LivebgError(f"weights file {path} does not exist: check the --weights path")
 
 
-def check_background(spec: str, *, video: bool) -> None:
+def is_transparent(spec: str) -> bool:
+    return spec.strip().lower() == "transparent"
+
+
+def check_background(spec: str, *, video: bool, output: Path | None = None) -> None:
+    """``transparent`` on video needs an output that keeps alpha (``ALPHA_EXTENSIONS``)."""
     from livebg.composite import parse_background
 
     parse_background(spec)
-    if video and spec.strip().lower() == "transparent":
-        raise LivebgError(
-            "--bg transparent needs photo output (PNG with alpha): use a colour for video"
-        )
+    if video and is_transparent(spec) and (
+            output is None or output.suffix.lower() not in ALPHA_EXTENSIONS):
+        kinds = " or ".join(ALPHA_EXTENSIONS)
+        raise LivebgError(f"--bg transparent on video needs --output with alpha: a {kinds} "
+                          "file (VP9 with alpha, ProRes 4444); or use a colour")
 
 
-def resolve_video_output(output: str, input_path: Path | None) -> Path:
-    """A video file path to write; a folder becomes ``<folder>/<input name>.mp4``."""
+def resolve_video_output(output: str, input_path: Path | None, *, alpha: bool = False) -> Path:
+    """A video file path to write; a folder becomes ``<folder>/<input name>.mp4`` (``.webm``
+    with ``alpha``)."""
     out = Path(output)
     if out.is_dir():
         check_writable_folder(out, "output")
-        return out / f"{input_path.stem if input_path else 'livebg'}.mp4"
+        return out / f"{input_path.stem if input_path else 'livebg'}{'.webm' if alpha else '.mp4'}"
     if out.suffix.lower() not in WRITABLE_VIDEO_EXTENSIONS:
         if out.suffix.lower() in IMAGE_EXTENSIONS:
             raise LivebgError(f"output {out} is a photo name but the input is a video: use .mp4")
@@ -214,13 +239,6 @@ def resolve_video_output(output: str, input_path: Path | None) -> Path:
             f"output {out} has unsupported type {out.suffix or '(none)'}: use one of {kinds}")
     check_writable_folder(out.parent, "output")  # "x.mp4".parent is "."
     return out
-
-
-def sample_clip() -> Path:
-    clip = _ASSETS / "sample.mp4"
-    if not clip.is_file():
-        raise LivebgError("no camera and no bundled assets/sample.mp4: pass --input clip.mp4")
-    return clip
 
 
 # --------------------------------------------------------------------------- commands
@@ -232,6 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bench_command(parse_args_given(build_bench_parser(), args_list[1:]))
         args = parse_args_given(build_parser(), args_list)
         _setup_logging(args.verbose)
+        if args.version:
+            print(f"livebg {__version__}\n{WEIGHTS_LICENCE}")
+            return 0
+        if args.list_cameras:
+            return list_cameras_command()
         if args.benchmark:
             return run_bench_command(args)
         return run_command(args)
@@ -323,11 +346,39 @@ def run_command(args: argparse.Namespace) -> int:
                      f"{TTA_SUFFIX} (both passes) instead")
             return run_stills(args, path)
         check_video_path(path)
+        warn_camera_options(args)
     args.model = with_tta(args.model, args.tta, default=ALT_SUFFIX)
     check_cuda([args.device], args.cuda_fallback)
-    check_background(args.bg, video=True)
-    output = resolve_video_output(args.output, _input_path(args)) if args.output else None
+    alpha = is_transparent(args.bg) and not args.mask_only
+    output = (resolve_video_output(args.output, _input_path(args), alpha=alpha)
+              if args.output else None)
+    check_background(args.bg, video=not args.mask_only, output=output)
+    if output is not None:
+        check_quality(video_format(output, alpha=alpha), args.quality)
     return run_video(args, output)
+
+
+def warn_camera_options(args: argparse.Namespace) -> None:
+    """One line for camera-only options given with a file input (they would do nothing)."""
+    typed = [f"--{name}" for name in ("width", "height", "fps", "mjpg")
+             if name in getattr(args, "given", ())]
+    if typed:
+        note(f"{', '.join(typed)} {'applies' if len(typed) == 1 else 'apply'} to cameras "
+             f"only: ignored for the file {args.input}")
+
+
+def list_cameras_command() -> int:
+    """``--list-cameras``: index and name of each camera (stdout), or one line saying none."""
+    from livebg.capture import list_cameras
+
+    cameras = list_cameras()
+    if not cameras:
+        note("no cameras found" + (" (/sys/class/video4linux lists none)"
+                                   if sys.platform.startswith("linux") else ""))
+        return 0
+    for index, name in cameras:
+        print(f"{index}\t{name}")
+    return 0
 
 
 def with_tta(model: str, tta: bool | None, *, default: str) -> str:
@@ -351,6 +402,7 @@ def run_stills(args: argparse.Namespace, source: Path) -> int:
     from livebg.pipeline import load_segmenter_with_fallback
     from livebg.stills import StillJob, plan_outputs, process_stills
 
+    warn_camera_options(args)
     if args.output is None:
         raise LivebgError("photos need --output: a folder (or a file name for one photo)")
     job = StillJob(background=args.bg, mask_only=args.mask_only,
@@ -436,7 +488,9 @@ def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any) -> l
     width, height = source.size
     try:
         if output is not None:
-            sinks.append(create_sink("file", path=output, fps=source.fps, size=source.size))
+            sinks.append(create_sink("file", path=output, fps=source.fps, size=source.size,
+                                     alpha=is_transparent(args.bg) and not args.mask_only,
+                                     quality=args.quality, audio_from=_sound_source(args, source)))
         if args.virtual_cam:
             from livebg.sinks.virtualcam import VirtualCamUnavailable
 
@@ -451,12 +505,24 @@ def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any) -> l
     return sinks
 
 
+def _sound_source(args: argparse.Namespace, source: Any) -> Path | None:
+    """The input file whose sound the output keeps: only when every input frame is written
+    once (a file job that is not played in real time and not looped), so the clocks agree."""
+    path = getattr(source, "path", None)
+    if path is None or getattr(source, "realtime", True) or args.loop:
+        return None
+    return Path(path)
+
+
 def run_video(args: argparse.Namespace, output: Path | None) -> int:
     from livebg.pipeline import Pipeline
 
     window = not args.no_window
     if window and not display_available():
         note("no display found: running headless (add --no-window to skip this check)")
+        window = False
+    if window and is_transparent(args.bg) and not args.mask_only:
+        note("the window cannot show transparency: writing the alpha video headless")
         window = False
     # Files play at their own pace when someone watches; an --output-only job runs flat out.
     realtime = args.realtime or window or args.virtual_cam or output is None
@@ -501,6 +567,11 @@ def _run_window(config: Any, source: Any, sinks: list[Any], given: frozenset[str
     the window retries and, with no device, answers with the setup hint by its toggle."""
     source.close()  # checked that it opens; the GUI's pipeline opens it again itself
     from livebg.gui import run_app
+    from livebg.gui.settings import settings_path
+
+    if settings_path().is_file():
+        note(f"window settings from {settings_path()}: options typed here win over them "
+             "(Settings > Reset to defaults in the window)")
 
     try:
         return int(run_app(config, sinks=sinks, given=given) or 0)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from livebg import capture
+from livebg.assets import background_names, bundled_background
 from livebg.errors import LivebgError
 from livebg.resize import Thumbnails, downscale_shared
 
@@ -67,8 +68,10 @@ _ACCEPTED_FORMS = (
     + ", ".join(sorted(COLOR_NAMES))
     + "), an image ("
     + " ".join(IMAGE_EXTENSIONS)
-    + ") or a video ("
+    + "), a video ("
     + " ".join(VIDEO_EXTENSIONS)
+    + ") or a bundled background ("
+    + ", ".join(background_names())
     + ")"
 )
 
@@ -154,6 +157,8 @@ def parse_background(spec: str | BackgroundSpec) -> BackgroundSpec:
     if color is not None:
         return BackgroundSpec(kind="color", color=color)
     path = Path(text).expanduser()
+    if not path.exists() and (bundled := bundled_background(text)) is not None:
+        path = bundled  # "office" or "office.jpg": a background shipped with livebg
     ext = path.suffix.lower()
     if ext in IMAGE_EXTENSIONS:
         return BackgroundSpec(kind="image", path=path, image=_load_image(path))

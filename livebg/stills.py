@@ -45,11 +45,14 @@ def list_photos(folder: Path) -> list[Path]:
     return photos
 
 
+def needs_png(job: StillJob) -> bool:
+    """Masks are lossless PNG whatever the input was; transparency needs PNG's alpha."""
+    return job.mask_only or job.background == "transparent"
+
+
 def output_name(photo: Path, job: StillJob) -> str:
-    """Same name as the input; transparent output must be PNG to keep the alpha channel."""
-    if job.background == "transparent" and not job.mask_only:
-        return photo.stem + ".png"
-    return photo.name
+    """Same name as the input, as ``.png`` where ``needs_png``."""
+    return photo.stem + ".png" if needs_png(job) else photo.name
 
 
 def plan_outputs(source: Path, output: Path, job: StillJob) -> list[tuple[Path, Path]]:
@@ -61,8 +64,10 @@ def plan_outputs(source: Path, output: Path, job: StillJob) -> list[tuple[Path, 
         raise LivebgError(f"output {output} must be an existing folder for a folder of photos")
     if not is_photo(output):
         raise LivebgError(f"output {output} is not an image file name: use e.g. out.png")
-    if job.background == "transparent" and not job.mask_only and output.suffix.lower() != ".png":
-        raise LivebgError(f"output {output}: transparent backgrounds need a .png file name")
+    if needs_png(job) and output.suffix.lower() != ".png":
+        what = "masks are written as lossless PNG" if job.mask_only else \
+            "transparent backgrounds need PNG's alpha"
+        raise LivebgError(f"output {output}: {what}: use {output.with_suffix('.png').name}")
     return [(source, output)]
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate livebg's bundled sample clip and background images (deterministic, seeded).
 
-    python scripts/make_sample_assets.py            # writes assets/sample.mp4, assets/backgrounds/
+    python scripts/make_sample_assets.py            # writes livebg/assets/sample.mp4, backgrounds/
 
 The clip (640x360, 30 fps, 6 s) imitates a webcam scene: a person (hair, head, neck, shoulders,
 shirt, shading) sways, slides and nods in front of a room (wall, window, shelf with books, a
@@ -263,7 +263,8 @@ def make_backgrounds(folder: Path, seed: int = SEED) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=root / "assets", help="assets folder")
+    ap.add_argument("--out", type=Path, default=root / "livebg" / "assets",
+                    help="the package's assets folder")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     clip = args.out / "sample.mp4"

@@ -133,7 +133,7 @@ def test_no_display_runs_headless_with_a_note(clip: Path, tmp_path: Path) -> Non
 
 
 def test_no_input_falls_back_to_the_sample_clip(tmp_path: Path) -> None:
-    if not (REPO / "assets" / "sample.mp4").is_file():
+    if not (REPO / "livebg" / "assets" / "sample.mp4").is_file():
         pytest.skip("assets/sample.mp4 not generated yet")
     out = tmp_path / "s.mp4"
     res = run_cli("--model", "mediapipe", "--output", str(out), "--max-frames", "5")

@@ -12,7 +12,7 @@ from livebg.segment.unet import default_weights
 from training import flicker
 from training.evaluate import read_clip
 
-SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.mp4"
+SAMPLE = Path(__file__).resolve().parents[1] / "livebg" / "assets" / "sample.mp4"
 
 
 @pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")

@@ -26,7 +26,12 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from livebg.gui.app import ensure_app  # noqa: E402
 from livebg.gui.controls import CPU_ONLY_NOTE  # noqa: E402
-from livebg.gui.main_window import MainWindow, background_to_mode, format_stats  # noqa: E402
+from livebg.gui.main_window import (  # noqa: E402
+    MainWindow,
+    background_to_mode,
+    bundled_backgrounds,
+    format_stats,
+)
 from livebg.gui.preview import FrameBridge, compose_split  # noqa: E402
 from livebg.gui.settings import Settings, load_settings, save_settings  # noqa: E402
 from livebg.pipeline import Pipeline, PipelineConfig  # noqa: E402
@@ -65,7 +70,7 @@ def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "cond
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared real clip if present, else the bundled sample, else a generated one."""
-    for candidate in (SHARED / "videos" / "doctor.mp4", REPO / "assets" / "sample.mp4"):
+    for candidate in (SHARED / "videos" / "doctor.mp4", REPO / "livebg" / "assets" / "sample.mp4"):
         if candidate.is_file():
             return candidate
     path = tmp_path_factory.mktemp("clip") / "generated.mp4"
@@ -271,6 +276,9 @@ def test_background_spec_mapping() -> None:
     assert background_to_mode("green") == ("color", "#00b140")
     assert background_to_mode("/x/beach.jpg") == ("image", "/x/beach.jpg")
     assert background_to_mode("/x/waves.mp4") == ("video", "/x/waves.mp4")
+    office = str(REPO / "livebg" / "assets" / "backgrounds" / "office.jpg")
+    assert background_to_mode("office") == ("image", office), "--bg office: the bundled one"
+    assert office in bundled_backgrounds()
     assert format_stats(None)[0] == "– FPS"
 
 
@@ -556,8 +564,32 @@ def test_options_typed_on_the_command_line_win_even_at_their_defaults(
     assert win.state.model == "mediapipe"
 
 
+def test_window_says_where_its_settings_live_and_resets_them(harness: Harness) -> None:
+    saved = Settings(source=str(harness.clip), background_mode="color", color="#00b140",
+                     mirror=True, feather=9, blur_strength=30)
+    save_settings(saved, harness.settings_file)
+    win = harness.window(config=PipelineConfig(source=str(harness.clip), feather=2.0),
+                         given={"source", "feather"})
+    note = win.panel.settings_label.text()
+    assert f"loaded from {harness.settings_file}" in note
+    assert "command line win" in note and "feather" in note
+    assert is_color(region(harness.next_frame(win), 0.0, 0.1, 0.0, 0.1), (0x40, 0xB1, 0x00))
+    win.panel.reset_button.click()
+    defaults = Settings()
+    cfg = win.pipeline.config
+    assert (win.state.background_mode, cfg.mirror, cfg.feather, cfg.blur_strength) == (
+        "blur", False, defaults.feather, defaults.blur_strength)
+    assert win.state.source == str(harness.clip), "the source playing stays"
+    assert not is_color(region(harness.next_frame(win), 0.0, 0.1, 0.0, 0.1), (0x40, 0xB1, 0x00))
+    on_disk = json.loads(harness.settings_file.read_text())
+    assert (on_disk["background_mode"], on_disk["mirror"], on_disk["feather"]) == (
+        "blur", False, defaults.feather)
+    assert "Reset to defaults" in [a.text() for m in win.menuBar().actions()
+                                   for a in m.menu().actions()]
+
+
 def test_image_background_and_thumbnails(harness: Harness) -> None:
-    images = sorted((REPO / "assets" / "backgrounds").glob("*.jpg"))
+    images = sorted((REPO / "livebg" / "assets" / "backgrounds").glob("*.jpg"))
     images += sorted((SHARED / "backgrounds").glob("*.jpg"))
     if not images:
         pytest.skip("no background images in assets/ or ../shared")

@@ -10,7 +10,7 @@ import pytest
 
 from livebg.resize import Thumbnails, downscale, downscale_shared
 
-PHOTO = Path(__file__).resolve().parents[1] / "assets" / "backgrounds" / "office.jpg"
+PHOTO = Path(__file__).resolve().parents[1] / "livebg" / "assets" / "backgrounds" / "office.jpg"
 
 
 def textured(w: int, h: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from livebg.segment.mirror import AlternationState, alternation_step
 from livebg.segment.unet import Letterbox, default_weights
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.mp4"
+SAMPLE = Path(__file__).resolve().parents[1] / "livebg" / "assets" / "sample.mp4"
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not cuda_available(), reason="no CUDA GPU"))]
 

@@ -104,6 +104,11 @@ def test_mask_only(photos: Path, tmp_path: Path, use_fake_segmenter: list) -> No
     assert cli.main(["--input", str(photos), "--mask-only", "--output", str(out)]) == 0
     mask = cv2.imread(str(out / "two.png"), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (H, W) and mask[INSIDE] == 255 and mask[OUTSIDE] == 0
+    # one.jpg's mask is a lossless PNG too, not a JPEG with ringing round the outline
+    assert sorted(p.name for p in out.iterdir()) == ["one.png", "two.png"]
+    assert (out / "one.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli.main(["--input", str(photos / "one.jpg"), "--mask-only",
+                     "--output", str(tmp_path / "m.jpg")]) == 2, "a JPEG mask is refused"
 
 
 def test_single_photo_to_a_file(photos: Path, tmp_path: Path, use_fake_segmenter: list) -> None:

@@ -1,7 +1,8 @@
 """Evaluate a model on an ``images/`` + ``masks/`` folder.
 
     python -m training.evaluate runs/lite0_unet/best.pt --data ../shared/data/portraits/val
-    python -m training.evaluate assets/unet.onnx mediapipe --data ../shared/data/portraits/val
+    python -m training.evaluate livebg/assets/unet.onnx mediapipe \
+        --data ../shared/data/portraits/val
 
 Models: a training checkpoint (``.pt``, torch on the CPU), an ONNX file (ONNX Runtime,
 as the app runs it) or ``mediapipe`` (``mediapipe-general`` = its square model), so they
@@ -16,10 +17,10 @@ Several ``--data`` roots are scored as sets of their own, each model on each set
 table; a set with both single-person and group photos gets a row for each as well (people
 counted as the mask's connected parts, ``training.metrics.people_in``):
 
-    python -m training.evaluate assets/unet.onnx+tta mediapipe --data \
-        ../shared/data/portraits/val ../shared/data/realworld/val --input-width 320
+    python -m training.evaluate livebg/assets/unet.onnx+tta mediapipe --data \
+        ../shared/data/portraits/val ../shared/data/realworld/val
 
-Any model + ``+tta`` (``assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
+Any model + ``+tta`` (``livebg/assets/unet.onnx+tta``, ``mediapipe+tta``) is averaged with the
 mirrored image, as livebg does for photos. A model + ``+alt`` (livebg's default for video)
 averages with the previous frame's mirrored mask where the picture is still, so it sees each
 image as a two-frame clip and the second frame's mask is scored: a camera on a still scene,

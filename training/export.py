@@ -1,6 +1,6 @@
 """Export a training checkpoint for the app.
 
-    python -m training.export runs/lite0_unet/best.pt --out assets/
+    python -m training.export runs/lite0_unet/best.pt   # -> livebg/assets/ (the package's)
 
 writes ``unet.onnx`` (fp32, legacy exporter, opset 17, dynamic H/W, uint8 BGR in,
 probability out; checked against torch) and ``unet.safetensors`` (fp16 weights and the
@@ -97,7 +97,8 @@ def export_safetensors(model: torch.nn.Module, path: Path, cfg: ModelConfig, inp
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("checkpoint")
-    p.add_argument("--out", default="assets", help="folder for unet.onnx and unet.safetensors")
+    p.add_argument("--out", default="livebg/assets",
+                   help="folder for unet.onnx and unet.safetensors (default: the package's)")
     p.add_argument("--name", default="unet")
     p.add_argument("--input-width", type=int, default=224,
                    help="default inference width stored in the files (height follows aspect)")

@@ -1,6 +1,6 @@
 """Flicker of models on real clips, before and after livebg's temporal smoothing.
 
-    python -m training.flicker assets/unet.onnx mediapipe \
+    python -m training.flicker livebg/assets/unet.onnx mediapipe \
         --clips ../shared/videos/s18.mp4 ../shared/videos/doctor.mp4 --frames 150
 
 For each model and clip: pixels crossing 0.5 per frame (``livebg.flicker.flips_per_frame``),

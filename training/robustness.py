@@ -1,6 +1,6 @@
 """How much a model's mask moves when the frame is altered the way webcams alter it.
 
-    python -m training.robustness assets/unet.onnx mediapipe \
+    python -m training.robustness livebg/assets/unet.onnx mediapipe \
         --clips ../shared/videos/s18.mp4 ../shared/videos/doctor.mp4 --frames 300 --every 20
 
 For every sampled frame and each alteration (a dim room with sensor noise, an overexposed

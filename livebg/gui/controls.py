@@ -96,6 +96,7 @@ class ControlPanel(QWidget):
     virtual_cam_toggled = pyqtSignal(bool)
     split_toggled = pyqtSignal(bool)
     overlay_toggled = pyqtSignal(bool)
+    reset_requested = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,6 +108,7 @@ class ControlPanel(QWidget):
         layout.addWidget(self._build_background_box())
         layout.addWidget(self._build_model_box())
         layout.addWidget(self._build_output_box())
+        layout.addWidget(self._build_settings_box())
         layout.addStretch(1)
 
     # --- construction --------------------------------------------------------------------------
@@ -249,7 +251,22 @@ class ControlPanel(QWidget):
         layout.addWidget(self.vcam_hint)
         return box
 
+    def _build_settings_box(self) -> QGroupBox:
+        box = QGroupBox("Settings")
+        layout = QVBoxLayout(box)
+        self.settings_label = _hint_label()
+        self.settings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reset_button = QPushButton("Reset to defaults")
+        self.reset_button.clicked.connect(self.reset_requested)
+        layout.addWidget(self.settings_label)
+        layout.addWidget(self.reset_button)
+        return box
+
     # --- population (called by the window; never emits) ----------------------------------------
+    def set_settings_note(self, text: str) -> None:
+        self.settings_label.setText(text)
+        self.settings_label.setVisible(bool(text))
+
     @contextmanager
     def quiet(self) -> Iterator[None]:
         """Update widgets from code without re-emitting the user-intent signals."""

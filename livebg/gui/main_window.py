@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from livebg.assets import assets_dir, bundled_background
 from livebg.errors import LivebgError
 from livebg.gui.controls import ControlPanel, SourceSpec
 from livebg.gui.preview import FrameBridge, PreviewWidget
@@ -35,7 +36,6 @@ from livebg.pipeline import Pipeline, PipelineConfig, StageStats, pick_fields
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 MAX_CAMERA_INDEX = 5
 STATS_INTERVAL_MS = 500
 STALL_S = 2.0  # no frame for this long while running: say so (e.g. a camera reconnecting)
@@ -93,6 +93,8 @@ def background_to_mode(spec: str) -> tuple[str, str]:
         return "color", f"#{r:02x}{g:02x}{b:02x}"
     if Path(text).suffix.lower() in VIDEO_EXTENSIONS:
         return "video", text
+    if not Path(text).exists() and (bundled := bundled_background(text)) is not None:
+        return "image", str(bundled)  # `--bg office`: the bundled thumbnail is highlighted
     return "image", text
 
 
@@ -100,10 +102,10 @@ def mode_to_background(mode: str, value: str) -> str:
     return value if mode in ("color", "image", "video") else mode
 
 
-def bundled_backgrounds(assets: Path = ASSETS) -> list[str]:
+def bundled_backgrounds(assets: Path | None = None) -> list[str]:
     from livebg.composite import IMAGE_EXTENSIONS
 
-    folder = assets / "backgrounds"
+    folder = (assets or assets_dir()) / "backgrounds"
     if not folder.is_dir():
         return []
     return [str(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -155,7 +157,7 @@ class MainWindow(QMainWindow):
         models: Sequence[str] | None = None,
         cuda: bool | None = None,
         camera_probe: Callable[..., list[int]] | None = probe_cameras,
-        assets: Path = ASSETS,
+        assets: Path | None = None,
         sinks: Sequence[Any] = (),
         given: Collection[str] | None = None,
     ) -> None:
@@ -167,8 +169,9 @@ class MainWindow(QMainWindow):
         self._settings_file = settings_file or settings_path()
         self._pipeline_factory = pipeline_factory
         self._vcam_factory = vcam_factory
-        self._assets = assets
+        self._assets = assets or assets_dir()
         self._base_config = config
+        self._given = given
         self.state = self._merge_settings(load_settings(self._settings_file), config, given)
         self.pipeline: Pipeline | None = None
         self._generation = 0  # bumps on each source change: stale pipeline builds are dropped
@@ -233,6 +236,7 @@ class MainWindow(QMainWindow):
             self.runner.submit(cuda_available, self._show_models, no_cuda)
         self._refresh_images()  # before apply_settings, which highlights the chosen image
         self.panel.apply_settings(self.state)
+        self.panel.set_settings_note(self.settings_note())
         self.preview.set_split_enabled(self.state.split_view)
         self.preview.set_split_position(self.state.split_pos)
         self.preview.set_overlay_enabled(self.state.overlay)
@@ -309,6 +313,7 @@ class MainWindow(QMainWindow):
         p.virtual_cam_toggled.connect(self.set_virtual_cam)
         p.split_toggled.connect(self.set_split_view)
         p.overlay_toggled.connect(self.set_overlay)
+        p.reset_requested.connect(self.reset_settings)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -331,6 +336,8 @@ class MainWindow(QMainWindow):
         self._action(background, "Colour", "C", lambda: self.panel.select_mode("color"))
         self._action(background, "Image", "I", lambda: self.panel.select_mode("image"))
         self._action(background, "None (original)", "N", lambda: self.panel.select_mode("none"))
+        settings = bar.addMenu("&Settings")
+        self._action(settings, "Reset to defaults", None, self.reset_settings)
         output = bar.addMenu("&Output")
         self._toggle(output, "Virtual camera", "V", self.panel.vcam_check)
         help_menu = bar.addMenu("&Help")
@@ -808,6 +815,40 @@ class MainWindow(QMainWindow):
             f"livebg {__version__}: real-time background replacement.<br>"
             f"Settings: {self._settings_file}",
         )
+
+    def settings_note(self) -> str:
+        """Where the settings live and that typed options win (shown under the controls)."""
+        where = self._settings_file
+        how = "loaded from" if where.is_file() else "will be saved to"
+        given = sorted(set(self._given or ()) - {"source"})
+        typed = f"; from the command line: {', '.join(given)}" if given else ""
+        return (f"Settings {how} {where}. Options typed on the command line win over "
+                f"them{typed}.")
+
+    def reset_settings(self) -> None:
+        """Every remembered setting back to its default (the source, the virtual camera and
+        the window's layout stay as they are), applied to the running pipeline and saved."""
+        old = self.state
+        self.state = Settings(source=old.source, virtual_cam=old.virtual_cam,
+                              geometry=old.geometry, window_state=old.window_state)
+        fresh = self.state
+        self._refresh_images()
+        self.panel.apply_settings(fresh)
+        self.set_split_view(fresh.split_view)
+        self.set_overlay(fresh.overlay)
+        self.preview.set_split_position(fresh.split_pos)
+        self.set_background(fresh.background_mode, fresh.mode_value(fresh.background_mode))
+        for name, setter in (("blur_strength", self.set_blur_strength),
+                             ("feather", self.set_feather), ("smoothing", self.set_smoothing),
+                             ("mirror", self.set_mirror)):
+            setter(getattr(fresh, name))
+        if (old.model, old.device) != (fresh.model, fresh.device):
+            self.state.model, self.state.device = old.model, old.device  # set_model compares
+            self.set_model(fresh.model, fresh.device)
+        self.panel.show_model(fresh.model, fresh.device)
+        self.save_settings()
+        self.panel.set_settings_note(self.settings_note())
+        self.statusBar().showMessage("Settings reset to defaults", 5000)
 
     def _schedule_save(self) -> None:
         if not self._shut_down:

@@ -17,7 +17,9 @@ the same masks on a still scene for one inference a frame (``livebg.segment.mirr
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
 from collections.abc import Callable
 
 from livebg.errors import LivebgError
@@ -68,7 +70,7 @@ def resolve_auto() -> str:
 
     if default_weights() is not None:
         return "unet"
-    log.warning("livebg: no trained U-Net weights in assets/ (unet.onnx): using mediapipe")
+    log.warning("livebg: no trained U-Net weights in livebg/assets/ (unet.onnx): using mediapipe")
     return "mediapipe"
 
 
@@ -95,7 +97,12 @@ def unknown_model_message(name: str) -> str:
 
 
 def cuda_available() -> bool:
-    """True when torch is installed with a working CUDA device (never raises)."""
+    """True when torch is installed with a working CUDA device (never raises).
+
+    ``import torch`` costs over a second, so it happens only when torch is installed and the
+    CUDA driver reports a device: a CPU machine answers in microseconds."""
+    if importlib.util.find_spec("torch") is None or not cuda_driver_has_device():
+        return False
     try:
         import torch
     except ImportError:
@@ -103,7 +110,24 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def cuda_driver_has_device() -> bool:
+    """Whether the NVIDIA driver library loads and counts at least one device (ctypes, no
+    torch). False on macOS and wherever the driver is missing."""
+    import ctypes
+
+    names = {"win32": ("nvcuda.dll",), "linux": ("libcuda.so.1", "libcuda.so")}
+    for name in names.get(sys.platform, ()):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 \
+            and count.value > 0
+    return False
+
+
 __all__ = ["Segmenter", "SegmenterBase", "FlipAveraged", "MirrorAlternating",
            "available_segmenters", "load_segmenter", "split_mirror", "start_clip", "with_mirror",
-           "cuda_available", "resolve_auto", "DEVICES", "TTA_SUFFIX",
+           "cuda_available", "cuda_driver_has_device", "resolve_auto", "DEVICES", "TTA_SUFFIX",
            "ALT_SUFFIX", "MIRROR_SUFFIXES"]

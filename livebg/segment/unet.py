@@ -1,8 +1,8 @@
 """livebg's own portrait U-Net: ONNX Runtime on the CPU, torch fp16 on CUDA (same weights).
 
-Files (``assets/``): ``unet.onnx`` (fp32 graph, uint8 BGR N×H×W×3 in, probability out,
-dynamic H/W) and ``unet.safetensors`` (fp16 weights + config, for CUDA). Both are
-produced by ``python -m training.export``.
+Files (``livebg/assets/``, found by ``livebg.assets``): ``unet.onnx`` (fp32 graph, uint8 BGR
+N×H×W×3 in, probability out, dynamic H/W) and ``unet.safetensors`` (fp16 weights + config,
+for CUDA). Both are produced by ``python -m training.export``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livebg.assets import asset
 from livebg.errors import LivebgError
 from livebg.model import ModelConfig
 from livebg.resize import Thumbnails, downscale_shared
 from livebg.segment import SegmenterBase, cuda_available
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_INPUT_WIDTH = 224
+EXPORT_HINT = "re-create it with `python -m training.export CHECKPOINT` or reinstall livebg"
 
 
 def network_width(meta: dict[str, str], input_width: int | None, photos: bool) -> int:
@@ -33,12 +34,10 @@ def network_width(meta: dict[str, str], input_width: int | None, photos: bool) -
         return env
     live = int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
     return int(meta.get("photo_input_width", live)) if photos else live
-EXPORT_HINT = "re-create it with `python -m training.export CHECKPOINT` or restore assets/ from git"
 
 
 def default_weights(kind: str = "onnx") -> Path | None:
-    path = ASSETS / f"unet.{kind}"
-    return path if path.is_file() else None
+    return asset(f"unet.{kind}")
 
 
 class Letterbox:
@@ -242,7 +241,7 @@ def load_unet(device: str = "auto", weights: str | None = None,
         return TorchUNet(path, photos=photos)
     path = Path(weights) if weights else default_weights("onnx")
     if path is None:
-        raise LivebgError("no trained U-Net weights in assets/ (unet.onnx): use --model "
+        raise LivebgError("no trained U-Net weights in livebg/assets/ (unet.onnx): use --model "
                           "mediapipe, or train and export one (see training/README)")
     if path.suffix != ".onnx":
         raise LivebgError(f"{path} is not an .onnx file: the CPU path runs ONNX Runtime; "
