@@ -8,10 +8,16 @@ A laptop, or a VM like the dev box, drifts by 5-10% from one run to the next. ``
 runs the combinations round-robin that many times (A B A B ...), so the drift hits each one
 alike, and a summary gives each combination's median FPS, its range and its speed relative
 to the first.
+
+Ctrl-C (or SIGTERM/SIGHUP) stops the whole run, not just the combination measuring: the
+table and ``--json`` are still written, marked partial, and the exit code is 130 (143/129).
+Results go to stdout through ``GuardedOut``: a closed pipe (``| head``) or a full device
+ends the printing, never the run or the JSON file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -26,6 +32,8 @@ from typing import Any, TextIO
 from livebg.capture import parse_camera
 from livebg.errors import LivebgError
 from livebg.pipeline import STAGES, Pipeline, PipelineConfig, StageStats
+from livebg.safeio import silence_stdout, write_bytes_atomic
+from livebg.signals import exit_code
 
 
 @dataclass
@@ -36,6 +44,7 @@ class BenchResult:
     ran_on: str = ""  # the device it actually ran on
     stats: StageStats | None = None
     error: str | None = None
+    partial: bool = False  # interrupted before all its frames were measured
 
     @property
     def label(self) -> str:
@@ -51,6 +60,7 @@ class BenchResult:
             "segmenter": self.segmenter,
             "ran_on": self.ran_on,
             "error": self.error,
+            "partial": self.partial,
         }
         if self.stats is not None:
             out.update(self.stats.as_dict())
@@ -123,6 +133,7 @@ def run_one(plan: BenchPlan, model: str, device: str) -> BenchResult:
         result.segmenter = str(getattr(seg, "name", model))
         result.ran_on = str(getattr(seg, "device", device))
         result.stats = pipe.run()
+        result.partial = pipe.interrupted
     except LivebgError as exc:
         result.error = str(exc)
     finally:
@@ -130,14 +141,47 @@ def run_one(plan: BenchPlan, model: str, device: str) -> BenchResult:
     return result
 
 
+class GuardedOut:
+    """A text stream whose first failed write (a closed pipe, /dev/full) is kept in
+    ``error`` and ends the writing, instead of ending the run."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> int:
+        return self._guard(self.stream.write, text) or 0
+
+    def flush(self) -> None:
+        self._guard(self.stream.flush)
+
+    def _guard(self, call: Any, *args: Any) -> Any:
+        if self.error is not None:
+            return None
+        try:
+            return call(*args)
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+            self.error = exc if isinstance(exc, OSError) else OSError(errno.EBADF, str(exc))
+            if self.stream is sys.stdout:
+                silence_stdout()  # or the interpreter's last flush fails on it once more
+            return None
+
+
 def run_bench(plan: BenchPlan, *, out: TextIO | None = None) -> list[BenchResult]:
+    """Every combination's result; after an interrupt, those run so far, the last one
+    ``partial``."""
     out = out or sys.stdout  # looked up per call: tests and tools swap sys.stdout
-    results = []
+    results: list[BenchResult] = []
     for round_ in range(1, plan.repeat + 1):
         for model, device in product(plan.models, plan.devices):
             note = f" (round {round_}/{plan.repeat})" if plan.repeat > 1 else ""
             print(f"benchmarking {model}/{device}{note} ...", file=out, flush=True)
-            results.append(run_one(plan, model, device))
+            try:
+                results.append(run_one(plan, model, device))
+            except KeyboardInterrupt:  # while a model loaded: nothing measured for it
+                results.append(BenchResult(model, device, error="interrupted", partial=True))
+            if results[-1].partial:
+                return results
     return results
 
 
@@ -208,7 +252,8 @@ def format_table(results: list[BenchResult]) -> str:
         cells = "".join(
             f" | {r.stats.stages[s].p50_ms:5.1f} {r.stats.stages[s].p99_ms:5.1f}" for s in STAGES
         )
-        lines.append(f"{r.label:<{label_w}}{cells} | {r.stats.fps:6.1f}")
+        mark = f" (partial: interrupted after {r.stats.frames} frames)" if r.partial else ""
+        lines.append(f"{r.label:<{label_w}}{cells} | {r.stats.fps:6.1f}{mark}")
     return "\n".join(lines)
 
 
@@ -220,28 +265,47 @@ def write_json(path: Path, plan: BenchPlan, results: list[BenchResult]) -> None:
         "warmup": plan.warmup,
         "background": plan.background,
         "repeat": plan.repeat,
+        "partial": is_partial(plan, results),
         "results": [r.as_dict() for r in results],
         "summary": [s.as_dict() for s in summarize(results)],
     }
-    try:
-        path.write_text(json.dumps(doc, indent=2) + "\n")
-    except OSError as exc:
-        raise LivebgError(
-            f"could not write {path}: {exc.strerror}; pick another --json path"
-        ) from None
+    write_bytes_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())
+
+
+def is_partial(plan: BenchPlan, results: list[BenchResult]) -> bool:
+    """Interrupted: a result cut short, or fewer results than the plan's combinations."""
+    planned = plan.repeat * len(plan.models) * len(plan.devices)
+    return len(results) < planned or any(r.partial for r in results)
 
 
 def bench_main(plan: BenchPlan, json_path: Path | None, *, out: TextIO | None = None) -> int:
-    """Run, print the table, write JSON; exit code 2 if any combination failed."""
-    out = out or sys.stdout
-    results = run_bench(plan, out=out)
-    print(format_table(results), file=out)
-    if plan.repeat > 1:
-        print("\n" + format_summary(summarize(results)), file=out)
-    if json_path is not None:
+    """Run, write JSON, print the table; exit code 2 if any combination failed, 128 + the
+    signal if interrupted, 1 if stdout could not take the results (a full device)."""
+    guarded = GuardedOut(out or sys.stdout)
+    results = run_bench(plan, out=guarded)  # type: ignore[arg-type]
+    partial = is_partial(plan, results)
+    if json_path is not None:  # first: the file must not depend on stdout still working
         write_json(json_path, plan, results)
-        print(f"wrote {json_path}", file=out)
-    failed = [r for r in results if r.error]
+    print(format_table(results), file=guarded)
+    if plan.repeat > 1:
+        print("\n" + format_summary(summarize(results)), file=guarded)
+    if json_path is not None:
+        print(f"wrote {json_path}", file=guarded)
+    guarded.flush()
+    failed = [r for r in results if r.error and not r.partial]
     for r in failed:
         print(f"livebg: error: {r.label}: {r.error}", file=sys.stderr)
-    return 2 if failed else 0
+    if partial:
+        done = sum(not r.partial for r in results)
+        print(f"livebg: interrupted: {done} of {plan.repeat * len(plan.models) * len(plan.devices)}"
+              " combination runs complete; the numbers shown are partial", file=sys.stderr)
+    if guarded.error is not None and guarded.error.errno != errno.EPIPE:
+        print(f"livebg: error: could not print the results to stdout "
+              f"({guarded.error.strerror or guarded.error})"
+              + (f"; they are in {json_path}" if json_path else "; use --json PATH"),
+              file=sys.stderr)
+    if partial:
+        return exit_code()
+    if failed:
+        return 2
+    return 1 if guarded.error is not None and guarded.error.errno != errno.EPIPE else 0

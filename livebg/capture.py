@@ -190,8 +190,11 @@ class VideoFileSource(_Closable):
         # Some containers report 0 or absurd rates; 30 is the sane default for pacing.
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
         count = int(self._cap.get(self._cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.header_frames = max(0, count)  # what the container says it holds
         self.frame_count: int | None = None if loop or count <= 0 else count
         self.frames_read = 0
+        self.truncated = False  # ended before header_frames (warned once)
+        self._pass_read = 0  # frames of the current pass (loop)
         self._t0: float | None = None
 
     def _open(self) -> Any:
@@ -234,15 +237,31 @@ class VideoFileSource(_Closable):
             frame, self._pending = self._pending, None
         else:
             ok, frame = self._cap.read()
+            if not ok:
+                self._check_complete()
             if not ok and self.loop and self.frames_read > 0:
                 # Reopening is more reliable than seeking to 0 across containers.
                 self._cap.release()
                 self._cap = self._open()
+                self._pass_read = 0
                 ok, frame = self._cap.read()
             if not ok:
                 return None
         self.frames_read += 1
+        self._pass_read += 1
         return frame
+
+    def _check_complete(self) -> None:
+        """Warn once when the file ends well before its header's frame count: a half-
+        downloaded or still-growing file plays its first part and would pass for whole.
+        (Headers estimate: a frame or 1% short is normal.)"""
+        expected = self.header_frames
+        if self.truncated or not expected or self._pass_read >= expected - max(2, expected // 100):
+            return
+        self.truncated = True
+        log.warning("livebg: warning: input %s ended after %d of the %d frames its header "
+                    "lists: the file is truncated (half-downloaded?); the output has only "
+                    "those frames", self.path, self._pass_read, expected)
 
     def _release(self) -> None:
         self._cap.release()

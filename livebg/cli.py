@@ -26,8 +26,11 @@ from livebg.capture import (
     quiet_cv2,
 )
 from livebg.errors import LivebgError
+from livebg.limits import MAX_BLUR_STRENGTH, MAX_FEATHER, number
 from livebg.pipeline import CAMERA_FIELDS, pick_fields
+from livebg.safeio import ReadFiles, refuse_overwrite, silence_stdout
 from livebg.segment.mirror import ALT_SUFFIX, TTA_SUFFIX, split_mirror
+from livebg.signals import exit_code, stop_on_signals
 from livebg.sinks.file import (
     ALPHA_EXTENSIONS,
     FILE_EXTENSIONS,
@@ -41,7 +44,8 @@ WRITABLE_VIDEO_EXTENSIONS = tuple(FILE_EXTENSIONS)  # what FileSink can encode
 log = logging.getLogger("livebg")
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM 143, SIGHUP 129 (livebg.signals)
+MAX_FRAMES = 1_000_000_000
 _UNSET = object()
 # Options whose PipelineConfig field has another name (the window's saved settings use those).
 _CONFIG_NAMES = {"input": "source", "camera": "source", "bg": "background"}
@@ -62,13 +66,14 @@ def note(message: str) -> None:
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", "-i", metavar="PATH", help="video file, photo, or photo folder")
-    src.add_argument("--camera", "-c", type=int, metavar="N", help="camera index (default 0)")
+    src.add_argument("--camera", "-c", type=number(int, 0, 255), metavar="N",
+                     help="camera index (default 0)")
     p.add_argument("--list-cameras", action="store_true",
                    help="list the cameras (index and name where the system gives one)")
     cam = p.add_argument_group("camera settings (ignored, with a warning, for a file input)")
-    cam.add_argument("--width", type=int, help="capture width, e.g. 1280")
-    cam.add_argument("--height", type=int, help="capture height, e.g. 720")
-    cam.add_argument("--fps", type=float, help="capture frame rate")
+    cam.add_argument("--width", type=number(int, 16, 8192), help="capture width, e.g. 1280")
+    cam.add_argument("--height", type=number(int, 16, 8192), help="capture height, e.g. 720")
+    cam.add_argument("--fps", type=number(float, 1, 240), help="capture frame rate")
     cam.add_argument("--mjpg", action="store_true", help="ask the camera for MJPG (faster 720p)")
 
 
@@ -90,8 +95,10 @@ def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
                    help="blur, #RRGGBB or colour name, an image or video file, a bundled "
                         f"background ({', '.join(background_names())}), none, or "
                         "transparent (photos: PNG; video: .webm or .mov with alpha)")
-    p.add_argument("--blur-strength", type=float, help="background blur strength")
-    p.add_argument("--feather", type=float, help="mask edge feather in pixels")
+    p.add_argument("--blur-strength", type=number(float, 0, MAX_BLUR_STRENGTH),
+                   help=f"background blur strength, 0-{MAX_BLUR_STRENGTH:g} (default 16)")
+    p.add_argument("--feather", type=number(float, 0, MAX_FEATHER),
+                   help=f"mask edge feather in pixels, 0-{MAX_FEATHER:g} (default 3)")
     p.add_argument("--verbose", "-v", action="store_true", help="log what happens")
 
 
@@ -111,13 +118,14 @@ def build_parser() -> _Parser:
                         "(H.264 0-51, default 23; VP9 0-63, default 32; ProRes: ignored)")
     p.add_argument("--virtual-cam", action="store_true", help="send frames to a virtual camera")
     p.add_argument("--no-window", action="store_true", help="no preview window (headless)")
-    p.add_argument("--smoothing", type=float, metavar="S",
+    p.add_argument("--smoothing", type=number(float, 0, 1, hi_open=True), metavar="S",
                    help="temporal smoothing strength in [0, 1): 0 = off (default 0.7)")
     p.add_argument("--mirror", action="store_true", help="flip left-right (selfie view)")
     p.add_argument("--loop", action="store_true", help="play the input clip forever")
     p.add_argument("--realtime", action="store_true",
                    help="play files at their own fps even when only writing --output")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=number(int, 1, MAX_FRAMES), metavar="N",
+                   help="stop after N frames")
     p.add_argument("--mask-only", action="store_true", help="output the mask, not a composite")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average each mask with the mirrored frame's: fewer wrong pixels "
@@ -127,7 +135,8 @@ def build_parser() -> _Parser:
     p.add_argument("--benchmark", action="store_true",
                    help="time the pipeline instead (like `livebg bench`: a typed --model "
                         "is timed as named, unet = one plain pass)")
-    p.add_argument("--frames", type=int, default=300, help="--benchmark: frames to measure")
+    p.add_argument("--frames", type=number(int, 1, MAX_FRAMES), default=300,
+                   help="--benchmark: frames to measure")
     return p
 
 
@@ -161,9 +170,11 @@ def build_bench_parser() -> _Parser:
                 "models named with --model are measured as named (unet = one plain pass).")
     _add_source_args(p)
     _add_model_args(p, many=True)
-    p.add_argument("--frames", type=int, default=300, help="frames measured per combination")
-    p.add_argument("--warmup", type=int, default=20, help="frames run first and not measured")
-    p.add_argument("--repeat", type=int, default=1, metavar="N",
+    p.add_argument("--frames", type=number(int, 1, MAX_FRAMES), default=300,
+                   help="frames measured per combination")
+    p.add_argument("--warmup", type=number(int, 0, MAX_FRAMES), default=20,
+                   help="frames run first and not measured")
+    p.add_argument("--repeat", type=number(int, 1, 1000), default=1, metavar="N",
                    help="run the combinations N times, interleaved (A B A B ...), and print "
                         "each one's median FPS and its speed relative to the first: a "
                         "machine's drift between runs then hits every combination alike")
@@ -203,9 +214,18 @@ def check_cuda(devices: Sequence[str], cuda_fallback: bool) -> None:
         )
 
 
-def check_weights(path: str | None) -> None:
-    if path is not None and not Path(path).is_file():
+def check_weights(path: str | None, models: Sequence[str] = ()) -> None:
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise LivebgError(f"--weights {path} is a folder: name the .onnx or .safetensors "
+                          "file inside it")
+    if not Path(path).is_file():
         raise LivebgError(f"weights file {path} does not exist: check the --weights path")
+    for model in models:
+        if split_mirror(model.lower())[0] == "mediapipe":
+            raise LivebgError("--weights are U-Net weights but --model is mediapipe (which "
+                              "has its own): drop --weights, or use --model unet")
 
 
 def is_transparent(spec: str) -> bool:
@@ -244,32 +264,75 @@ def resolve_video_output(output: str, input_path: Path | None, *, alpha: bool = 
 # --------------------------------------------------------------------------- commands
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    ensure_std_streams()
     quiet_cv2()  # before any module opens a file: FFmpeg's own messages are not ours to print
     try:
-        if args_list[:1] == ["bench"]:
-            return run_bench_command(parse_args_given(build_bench_parser(), args_list[1:]))
-        args = parse_args_given(build_parser(), args_list)
-        _setup_logging(args.verbose)
-        if args.version:
-            print(f"livebg {__version__}\n{WEIGHTS_LICENCE}")
-            return 0
-        if args.list_cameras:
-            return list_cameras_command()
-        if args.benchmark:
-            return run_bench_command(args)
-        return run_command(args)
+        with stop_on_signals():  # SIGTERM/SIGHUP finish like Ctrl-C: outputs finalised
+            return _dispatch(args_list)
     except LivebgError as exc:
         print(f"livebg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         note("interrupted")
-        return EXIT_INTERRUPTED
+        return exit_code(exc)
+    except BrokenPipeError:  # e.g. `livebg ... | head`: the reader left; nothing to report
+        silence_stdout()
+        return 128 + 13  # SIGPIPE's code, as a shell tool would end
     except Exception as exc:  # a bug, not a user mistake: still one line unless --verbose
         if log.isEnabledFor(logging.INFO):
             raise
         print(f"livebg: error: internal error: {type(exc).__name__}: {exc} "
               "(rerun with --verbose for the traceback, and please report it)", file=sys.stderr)
         return 1
+
+
+def _dispatch(args_list: list[str]) -> int:
+    if args_list[:1] == ["bench"]:
+        return run_bench_command(parse_args_given(build_bench_parser(), args_list[1:]))
+    if args_list[:1] == ["doctor"]:
+        from livebg.doctor import doctor_main
+
+        return doctor_main(args_list[1:])
+    args = parse_args_given(build_parser(), args_list)
+    _setup_logging(args.verbose)
+    if args.version:
+        print(f"livebg {__version__}\n{WEIGHTS_LICENCE}")
+        return 0
+    if args.list_cameras:
+        return list_cameras_command()
+    if args.benchmark:
+        return run_bench_command(args)
+    return run_command(args)
+
+
+def ensure_std_streams() -> None:
+    """Point closed or read-only fds 0-2 (``2>&-``, a daemon, a shell script's own file
+    left on fd 2) at /dev/null. Otherwise every notice fails with EBADF, and the next file
+    opened could take fd 2 and with it every native library's log line: the output video."""
+    for fd, writable in ((0, False), (1, True), (2, True)):
+        if _fd_usable(fd, writable):
+            continue
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    if sys.stderr is None:  # Python saw no fd 2 at start-up
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - for the process's life
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+
+
+def _fd_usable(fd: int, writable: bool) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    try:
+        import fcntl
+    except ImportError:  # Windows: open is all we can tell
+        return True
+    mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    return mode != os.O_RDONLY if writable else True
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -298,16 +361,14 @@ def run_bench_command(args: argparse.Namespace) -> int:
     models = [with_tta(m, getattr(args, "tta", None), default=video_default) for m in models]
     check_models(models, devices)
     check_cuda(devices, args.cuda_fallback)
-    check_weights(args.weights)
+    check_weights(args.weights, models)
     check_background(args.bg, video=True)
     json_path = Path(args.json) if getattr(args, "json", None) else None
     if json_path is not None:
         check_writable_folder(json_path.parent, "--json")
-    if args.frames < 1:
-        raise LivebgError("--frames must be at least 1")
+        refuse_overwrite(json_path, [args.input, background_file(args.bg), args.weights],
+                         "--json")
     repeat = getattr(args, "repeat", 1)
-    if repeat < 1:
-        raise LivebgError("--repeat must be at least 1")
     source = _source_spec(args) if args.input or args.camera is not None else _default_source()
     if isinstance(source, str):
         check_video_path(Path(source))
@@ -326,13 +387,7 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_command(args: argparse.Namespace) -> int:
     check_models([args.model], [args.device])
-    check_weights(args.weights)
-    if args.max_frames is not None and args.max_frames < 1:
-        raise LivebgError("--max-frames must be at least 1")
-    if args.smoothing is not None:
-        from livebg.pipeline import smooth_params
-
-        smooth_params(args.smoothing)  # range check now, not after the model has loaded
+    check_weights(args.weights, [args.model])
     if args.input is not None:
         path = Path(args.input)
         if not path.exists():
@@ -355,7 +410,31 @@ def run_command(args: argparse.Namespace) -> int:
     check_background(args.bg, video=not args.mask_only, output=output)
     if output is not None:
         check_quality(video_format(output, alpha=alpha), args.quality)
+        refuse_overwrite(output, [args.input, background_file(args.bg), args.weights])
+    if args.virtual_cam and args.no_window and output is None:
+        _check_virtual_cam_exists()
     return run_video(args, output)
+
+
+def background_file(spec: str) -> Path | None:
+    """The file a --bg spec reads (a path, or a bundled background by name), or None."""
+    from livebg.composite import parse_background
+
+    try:
+        return getattr(parse_background(spec), "path", None)
+    except LivebgError:
+        return None
+
+
+def _check_virtual_cam_exists() -> None:
+    """Headless with only a virtual camera to feed: no device means nothing to do at all."""
+    from livebg.sinks.virtualcam import VirtualCamUnavailable, probe_virtual_cam
+
+    try:
+        probe_virtual_cam()
+    except VirtualCamUnavailable as exc:
+        raise LivebgError(f"--virtual-cam with --no-window and no --output, but {exc}; "
+                          "or add --output out.mp4") from None
 
 
 def warn_camera_options(args: argparse.Namespace) -> None:
@@ -377,7 +456,7 @@ def list_cameras_command() -> int:
                                    if sys.platform.startswith("linux") else ""))
         return 0
     for index, name in cameras:
-        print(f"{index}\t{name}")
+        print(f"{index}	{name}")
     return 0
 
 
@@ -412,6 +491,11 @@ def run_stills(args: argparse.Namespace, source: Path) -> int:
     out = Path(args.output)
     check_writable_folder(out if out.is_dir() or source.is_dir() else out.parent, "output")
     pairs = plan_outputs(source, out, job)
+    # every photo of the folder, not only this job's: a.jpg may be written as a.png
+    read = ReadFiles([*(src for src, _ in pairs), *_folder_files(source),
+                      background_file(args.bg), args.weights])
+    for _, dst in pairs:
+        refuse_overwrite(dst, read)
     check_cuda([args.device], args.cuda_fallback)
     segmenter = load_segmenter_with_fallback(
         args.model, args.device, args.weights, cuda_fallback=args.cuda_fallback, photos=True
@@ -423,6 +507,10 @@ def run_stills(args: argparse.Namespace, source: Path) -> int:
     target = out if out.is_dir() else written[0]
     note(f"wrote {len(written)} image(s) to {target}")
     return 0
+
+
+def _folder_files(source: Path) -> list[Path]:
+    return [p for p in source.iterdir() if p.is_file()] if source.is_dir() else []
 
 
 def _progress(total: int | None, unit: str) -> Any:
@@ -539,18 +627,31 @@ def run_video(args: argparse.Namespace, output: Path | None) -> int:
     pipe = Pipeline(config, source=source, on_frame=_progress(total, "frames"))
     # Model and compositor first: a bad --weights or --feather leaves no half-made output file.
     with pipe.open():
-        for sink in _make_sinks(args, output, source):
+        made = _make_sinks(args, output, source)
+        for sink in made:
             pipe.add_sink(sink)
         if not pipe.sinks:
             why = "the virtual camera is unavailable" if args.virtual_cam else "no --output"
             note(f"{why} and no window: processing without writing anything")
-        stats = pipe.run()
+        try:
+            stats = pipe.run()
+        except LivebgError as exc:
+            raise LivebgError(f"{exc}{_what_was_kept(made, output)}") from None
     if pipe.interrupted:
-        note(f"stopped after {pipe.frames_written} frames")
-        return EXIT_INTERRUPTED
+        where = f": {output} holds them" if output and output.exists() else ""
+        note(f"stopped after {pipe.frames_written} frames{where}")
+        return exit_code()
     where = f" to {output}" if output else ""
     note(f"wrote {pipe.frames_written} frames{where} ({stats.fps:.1f} fps)")
     return 0
+
+
+def _what_was_kept(sinks: list[Any], output: Path | None) -> str:
+    """After a failed run: whether the --output video was finished with the frames so far."""
+    files = [s for s in sinks if getattr(s, "committed", False)]
+    if output is None or not files:
+        return ""
+    return f" ({output} was finished with the {files[0].frames} frames written before)"
 
 
 def _expected_frames(source: Any, max_frames: int | None) -> int | None:

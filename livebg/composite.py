@@ -19,6 +19,7 @@ import numpy as np
 from livebg import capture
 from livebg.assets import background_names, bundled_background
 from livebg.errors import LivebgError
+from livebg.limits import MAX_BLUR_STRENGTH, MAX_FEATHER, check_range
 from livebg.resize import Thumbnails, downscale_shared
 
 __all__ = [
@@ -386,14 +387,10 @@ class Compositor:
             old_video.close()
 
     def set_blur_strength(self, strength: float) -> None:
-        if strength < 0:
-            raise LivebgError(f"blur strength must be >= 0, got {strength}")
-        self.blur_strength = float(strength)
+        self.blur_strength = check_range("blur strength", strength, 0, MAX_BLUR_STRENGTH)
 
     def set_feather(self, feather: float) -> None:
-        if feather < 0:
-            raise LivebgError(f"feather must be >= 0 pixels (0 = off), got {feather}")
-        self.feather = float(feather)
+        self.feather = check_range("feather", feather, 0, MAX_FEATHER, unit=" px, 0 = off")
 
     def set_mirror(self, mirror: bool) -> None:
         self.mirror = bool(mirror)

@@ -337,6 +337,13 @@ class Pipeline:
             if callable(closer):
                 try:
                     closer()
+                except LivebgError as exc:
+                    # a file that could not be finished (disk full): the job failed; join()
+                    # re-raises it rather than report success
+                    if self._error is None:
+                        self._error, self._error_stage = exc, "output"
+                    else:
+                        log.warning("%s", exc)
                 except Exception as exc:  # noqa: BLE001 - keep closing the rest
                     log.warning("closing %s failed: %s", type(res).__name__, exc)
 

@@ -17,6 +17,8 @@ import numpy as np
 
 from livebg.capture import IMAGE_EXTENSIONS
 from livebg.errors import LivebgError
+from livebg.limits import check_frame_size
+from livebg.safeio import write_bytes_atomic
 from livebg.segment.mirror import start_clip
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,10 @@ def is_photo(path: Path) -> bool:
 
 
 def list_photos(folder: Path) -> list[Path]:
-    """Photos directly inside ``folder`` (sorted); LivebgError if there are none."""
-    photos = sorted(p for p in folder.iterdir() if p.is_file() and is_photo(p))
+    """Photos directly inside ``folder`` (sorted); LivebgError if there are none. Hidden
+    files are skipped (macOS ``._`` files, a killed job's temporary)."""
+    photos = sorted(p for p in folder.iterdir()
+                    if p.is_file() and is_photo(p) and not p.name.startswith("."))
     if not photos:
         kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise LivebgError(f"folder {folder} has no photos ({kinds}): pass a folder of photos")
@@ -75,7 +79,16 @@ def read_photo(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise LivebgError(f"photo {path} could not be read: is it a valid image file?")
+    check_frame_size(image.shape[1], image.shape[0], f"photo {path}")
     return image
+
+
+def write_photo(path: Path, image: np.ndarray) -> None:
+    """Encode, then write under a temporary name and rename: never half a PNG at ``path``."""
+    ok, data = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise LivebgError(f"could not encode {path} as {path.suffix}: use .png or .jpg")
+    write_bytes_atomic(path, data.tobytes())
 
 
 def render_still(
@@ -114,8 +127,7 @@ def process_stills(
                 continue
             start_clip(segmenter)  # one that keeps the previous frame: photos are unrelated
             out = render_still(image, segmenter, compositor, mask_only=job.mask_only)
-            if not cv2.imwrite(str(dst), out):
-                raise LivebgError(f"could not write {dst}: check the folder is writable")
+            write_photo(dst, out)
             written.append(dst)
             if progress is not None:
                 progress(dst)

@@ -13,6 +13,7 @@ from PyQt6.QtWidgets import QApplication
 
 from livebg.gui.main_window import MainWindow
 from livebg.pipeline import PipelineConfig
+from livebg.signals import STOP_SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,17 @@ def run_app(config: PipelineConfig, **window_kwargs: Any) -> int:
     """Show the window and run the Qt event loop until it closes; returns the exit code."""
     app = ensure_app()
     window = MainWindow(config, **window_kwargs)
-    # Ctrl-C in the terminal closes the window cleanly (Qt would otherwise swallow SIGINT).
-    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl-C in the terminal closes the window cleanly (Qt would otherwise swallow SIGINT);
+    # SIGTERM and SIGHUP too, with exit code 128 + the signal (outputs finalised on close).
+    stopped_by: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        if signum != signal.SIGINT:
+            stopped_by.append(signum)
+        window.close()
+
+    watched = (signal.SIGINT, *STOP_SIGNALS)
+    previous = {s: signal.signal(s, stop) for s in watched}
     ticker = QTimer()  # wakes the interpreter now and then so the Python handler can run
     ticker.timeout.connect(lambda: None)
     ticker.start(200)
@@ -55,5 +65,6 @@ def run_app(config: PipelineConfig, **window_kwargs: Any) -> int:
         sys.excepthook = previous_hook
         ticker.stop()
         window.shutdown()  # idempotent; covers app.quit() paths that skip closeEvent
-        signal.signal(signal.SIGINT, previous)
-    return int(code)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 + stopped_by[0] if stopped_by else int(code)

@@ -82,8 +82,11 @@ def load_segmenter(name: str = "auto", device: str = "auto",
     if device not in DEVICES:
         raise LivebgError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
     base, mirror = split_mirror(name)
+    if base == "mediapipe" and weights is not None:
+        raise LivebgError("weights are for the U-Net; mediapipe has its own: drop weights, "
+                          "or use the unet model")
     if base == "auto":
-        base = resolve_auto()
+        base = "unet" if weights is not None else resolve_auto()
     if base not in _REGISTRY:
         raise LivebgError(unknown_model_message(name))
     segmenter = _REGISTRY[base](device, weights, photos)

@@ -41,9 +41,11 @@ class SegmenterBase:
         along the picture's edges (``livebg.upsample``), then resized. The live pipeline
         uses ``infer`` and resizes after smoothing instead (the edge-aware step makes video
         masks flicker more)."""
+        from livebg.limits import check_frame
         from livebg.upsample import upsample_mask
 
-        thumbnails = Thumbnails(frame_bgr)  # the network's input is the fine guide's too
+        # the network's input is the fine guide's too
+        thumbnails = Thumbnails(check_frame(frame_bgr))
         mask = upsample_mask(self.infer(frame_bgr, thumbnails), frame_bgr, thumbnails)
         if not mask.flags.writeable:  # a backend's own buffer (MediaPipe at the frame's size)
             mask = mask.copy()

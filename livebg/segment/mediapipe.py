@@ -7,6 +7,7 @@ import numpy as np
 
 from livebg.capture import quiet_native_stderr
 from livebg.errors import LivebgError
+from livebg.limits import check_frame
 from livebg.resize import Thumbnails, downscale_shared
 from livebg.segment import SegmenterBase
 
@@ -38,13 +39,16 @@ class MediaPipeSegmenter(SegmenterBase):
         self._closed = False
 
     def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
-        return self._run(downscale_shared(frame_bgr, self._size, thumbnails))
+        return self._run(self._small(frame_bgr, thumbnails))
+
+    def _small(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None) -> np.ndarray:
+        return downscale_shared(check_frame(frame_bgr), self._size, thumbnails)
 
     def infer_mirrored(self, frame_bgr: np.ndarray,
                        thumbnails: Thumbnails | None = None) -> np.ndarray:
         """The mirrored frame's mask, mirrored back: the small input is mirrored, not the
         frame (``livebg.segment.mirror``)."""
-        small = downscale_shared(frame_bgr, self._size, thumbnails)
+        small = self._small(frame_bgr, thumbnails)
         return cv2.flip(self._run(cv2.flip(small, 1)), 1)
 
     def _run(self, small_bgr: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 
 from livebg.assets import asset
 from livebg.errors import LivebgError
+from livebg.limits import MAX_INPUT_ASPECT, check_frame
 from livebg.model import ModelConfig
 from livebg.resize import Thumbnails, downscale_shared
 from livebg.segment import SegmenterBase, cuda_available
@@ -45,7 +46,9 @@ class Letterbox:
     160×90 by three 2× halvings, see ``livebg.resize``), then pad rows or columns by edge
     replication to multiples of the network's stride (``multiple``: 32, or 16 for a
     4-stage encoder). ``crop`` cuts the padding off the network's output, which may be
-    ``output_stride`` times smaller than its input, so nothing is distorted."""
+    ``output_stride`` times smaller than its input, so nothing is distorted. A frame more
+    than ``MAX_INPUT_ASPECT`` times taller than wide is scaled to that height instead (a
+    4×2000 strip: 2×896, not 224×112000)."""
 
     def __init__(self, width: int, multiple: int = 32, output_stride: int = 1) -> None:
         self.width, self.multiple, self.output_stride = width, multiple, output_stride
@@ -59,6 +62,9 @@ class Letterbox:
         h, w = key
         scaled_w = self.width
         scaled_h = max(1, round(self.width * h / w))
+        tallest = round(self.width * MAX_INPUT_ASPECT)
+        if scaled_h > tallest:
+            scaled_w, scaled_h = max(1, round(tallest * w / h)), tallest
         self._key, self.scaled = key, (scaled_w, scaled_h)
         m = self.multiple
         self.pad = (*self._split(-scaled_h % m), *self._split(-scaled_w % m))
@@ -70,7 +76,7 @@ class Letterbox:
         return lead, pad - lead
 
     def prepare(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
-        self.update(frame_bgr)
+        self.update(check_frame(frame_bgr))
         return self._pad(downscale_shared(frame_bgr, self.scaled, thumbnails))
 
     def prepare_views(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None,
@@ -78,7 +84,7 @@ class Letterbox:
         """A batch of ``prepare``'s input, one for each entry of ``mirrored``: the scaled
         frame, mirrored where asked, then each padded as its frame would be (the pads need
         not be symmetric)."""
-        self.update(frame_bgr)
+        self.update(check_frame(frame_bgr))
         small = downscale_shared(frame_bgr, self.scaled, thumbnails)
         return np.stack([self._pad(cv2.flip(small, 1) if m else small) for m in mirrored])
 
@@ -118,11 +124,11 @@ class OnnxUNet(SegmenterBase):
             self._session = ort.InferenceSession(str(path), options,
                                                  providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises several types for a bad file
-            raise LivebgError(f"cannot load U-Net weights {path}: {exc}; {EXPORT_HINT}") from exc
+            raise bad_weights(path, short_reason(exc)) from exc
+        check_onnx_io(path, self._session)
         meta = self._session.get_modelmeta().custom_metadata_map
-        self.config = json.loads(meta.get("config", "{}"))
-        width = network_width(meta, input_width, photos)
-        self._geometry = letterbox_for(ModelConfig.from_dict(self.config), width)
+        self.config, cfg = read_metadata(path, meta)
+        self._geometry = letterbox_for(cfg, network_width(meta, input_width, photos))
         self._input = self._session.get_inputs()[0].name
 
     @property
@@ -176,12 +182,16 @@ class TorchUNet(SegmenterBase):
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
+            if "config" not in meta:
+                raise bad_weights(path, "no 'config' in its metadata")
+            _, cfg = read_metadata(path, meta)
             state = load_file(str(path))
-            cfg = ModelConfig.from_dict(json.loads(meta["config"]))
             net = build_model(cfg)
             net.load_state_dict({k: v.float() for k, v in state.items()})
-        except Exception as exc:
-            raise LivebgError(f"cannot load U-Net weights {path}: {exc}; {EXPORT_HINT}") from exc
+        except LivebgError:
+            raise
+        except Exception as exc:  # a wrong tensor: torch lists every key (12,000 characters)
+            raise bad_weights(path, short_reason(exc)) from exc
         self._torch, self.device = torch, device
         self.model = deployable(net, cfg).half().to(device)
         self._geometry = letterbox_for(cfg, network_width(meta, input_width, photos))
@@ -193,7 +203,7 @@ class TorchUNet(SegmenterBase):
         upright, are averaged (``(False, True)``: ``FlipAveraged``)."""
         torch = self._torch
         geometry = self._geometry
-        geometry.update(frame_bgr)
+        geometry.update(check_frame(frame_bgr))
         (w, h), (top, bottom, left, right) = geometry.scaled, geometry.pad
         with torch.inference_mode():
             frame = torch.from_numpy(frame_bgr).to(self.device, non_blocking=True)
@@ -223,10 +233,53 @@ class TorchUNet(SegmenterBase):
         self.model = None
 
 
+def short_reason(exc: BaseException, limit: int = 160) -> str:
+    """The first line of a library's error, cut to ``limit`` characters."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def bad_weights(path: Path, why: str) -> LivebgError:
+    return LivebgError(f"cannot load U-Net weights {path}: {why}; {EXPORT_HINT}")
+
+
+def check_onnx_io(path: Path, session: object) -> None:
+    """The graph livebg feeds: one uint8 N×H×W×3 input, an N×1×h×w probability out.
+    Checked at load, so a wrong file fails here, not on the first frame."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()  # type: ignore[attr-defined]
+    x = inputs[0] if len(inputs) == 1 else None
+    if x is None or x.type != "tensor(uint8)" or len(x.shape) != 4 or x.shape[3] not in (3, "3"):
+        got = ", ".join(f"{i.type} {i.shape}" for i in inputs) or "none"
+        raise bad_weights(path, f"its input is {got}, not one tensor(uint8) [N, H, W, 3]")
+    y = outputs[0] if outputs else None
+    if y is None or len(y.shape) != 4:
+        got = ", ".join(f"{o.type} {o.shape}" for o in outputs) or "none"
+        raise bad_weights(path, f"its output is {got}, not one [N, 1, h, w] probability")
+
+
+def read_metadata(path: Path, meta: dict[str, str]) -> tuple[dict, ModelConfig]:
+    """(config dict, ModelConfig) from a weights file's metadata, its input widths checked;
+    a broken entry is one LivebgError, not a JSONDecodeError."""
+    try:
+        config = json.loads(meta.get("config", "{}"))
+        if not isinstance(config, dict):
+            raise TypeError("not a JSON object")
+        cfg = ModelConfig.from_dict(config)
+        widths = [int(meta[k]) for k in ("input_width", "photo_input_width") if k in meta]
+    except (ValueError, TypeError) as exc:
+        raise bad_weights(path, f"broken metadata ({short_reason(exc, 80)})") from None
+    if any(not 16 <= w <= 4096 for w in widths):
+        raise bad_weights(path, f"metadata input widths {widths} are outside 16-4096")
+    return config, cfg
+
+
 def load_unet(device: str = "auto", weights: str | None = None,
               photos: bool = False) -> SegmenterBase:
     if weights is not None:
         path = Path(weights)
+        if path.is_dir():
+            raise LivebgError(f"weights {path} is a folder: name the .onnx or .safetensors file "
+                              "inside it")
         if not path.is_file():
             raise LivebgError(f"weights file {path} does not exist; {EXPORT_HINT}")
     want_cuda = device == "cuda" or (device == "auto" and cuda_available())

@@ -8,6 +8,10 @@ Lifecycle: ``FileSink(...)`` checks everything and opens the container (``_open`
 encodes one frame; ``close()`` finalises in one place (``_finalise``: flush the encoder, the
 rest of the copied sound, the trailer) and raises ``LivebgError`` if that fails; it is
 idempotent. ``audio_from``: copy that file's sound through (see ``livebg.sinks.audio``).
+
+The file is written under a hidden temporary next to ``path`` and renamed onto it only once
+finalised and read back (``livebg.safeio``): a full disk, a crash or a kill never leaves half
+a video under the name, and an earlier file of that name survives a failed job.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import cv2
 import numpy as np
 
 from livebg.errors import LivebgError
+from livebg.safeio import AtomicFile, DiskWatch
 from livebg.sinks import SinkBase, to_bgr
 
 __all__ = ["ALPHA_EXTENSIONS", "FILE_EXTENSIONS", "FileSink", "VideoFormat", "video_format"]
@@ -120,6 +125,11 @@ class FileSink(SinkBase):
             raise LivebgError(f"H.264/VP9 need an even frame size, got {self.size[0]}x"
                               f"{self.size[1]}: crop or scale the input")
         check_writable_folder(self.path.parent)  # "x.mp4".parent is "."
+        if self.path.is_dir():
+            raise LivebgError(f"cannot open video writer for {self.path}: it is a folder; "
+                              "pick a file name")
+        self._target = AtomicFile(self.path)
+        self._disk = DiskWatch(self.path.parent)
         self._rate = frame_rate(self.fps)
         self._container: Any = None
         self._stream: Any = None
@@ -133,7 +143,8 @@ class FileSink(SinkBase):
 
         fmt = self.format
         try:
-            self._container = av.open(str(self.path), "w")
+            # the temporary keeps the extension: FFmpeg picks the container by it
+            self._container = av.open(str(self._target.temp), "w")
             options = dict(fmt.options)
             if self.quality is not None:
                 options["crf"] = str(self.quality)
@@ -150,8 +161,14 @@ class FileSink(SinkBase):
             self._container.start_encoding()  # creates the file and its header now
         except (av.FFmpegError, OSError) as exc:
             self._abandon()
+            self._target.discard()
             raise LivebgError(f"cannot open video writer for {self.path}: {exc}; check the "
                               "folder is writable and the disk not full") from exc
+
+    @property
+    def committed(self) -> bool:
+        """Whether the video is complete under its final name (after ``close()``)."""
+        return self._target.committed
 
     def write(self, frame: np.ndarray) -> None:
         self._check_open()
@@ -166,9 +183,12 @@ class FileSink(SinkBase):
             self.frames += 1
             if self.audio is not None:
                 self.audio.mux_until(self._container, float(self.frames / self._rate))
-        except av.FFmpegError as exc:
-            raise LivebgError(f"writing {self.path} failed: {exc}; check the disk "
-                              "is not full") from exc
+        except (av.FFmpegError, OSError) as exc:
+            self._abandon()
+            raise self._target.failure(f"writing frame {self.frames + 1} failed ({exc})") from exc
+        if self._disk.full():  # FFmpeg buffers: stop before a whole buffer's worth is lost
+            self._abandon()
+            raise self._target.failure(f"the disk filled up after {self.frames} frames")
 
     def _prepare(self, frame: np.ndarray) -> np.ndarray:
         if not self.alpha:
@@ -184,6 +204,27 @@ class FileSink(SinkBase):
 
     def _close(self) -> None:
         self._finalise()
+        if self.frames == 0:
+            self._target.discard()  # stopped before the first frame: no empty video
+            return
+        problem = self._problem()
+        if problem:
+            raise self._target.failure(problem)
+        self._target.commit()
+
+    def _problem(self) -> str | None:
+        """Why the finished temporary is not a good video, or None: it is read back, its
+        first and last frame (a trailer that never reached the disk does not open; a
+        cut-off file has no last frame)."""
+        cap = cv2.VideoCapture(str(self._target.temp))
+        try:
+            ok = cap.isOpened() and cap.read()[0]
+            if ok and self.frames > 1:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, self.frames - 1)
+                ok = cap.read()[0]
+        finally:
+            cap.release()
+        return None if ok else "the finished file does not play (disk full or encoder failure)"
 
     def _finalise(self) -> None:
         """Flush the encoder and the rest of the sound, write the trailer, close the file."""
@@ -199,8 +240,8 @@ class FileSink(SinkBase):
             container.close()
         except (av.FFmpegError, OSError) as exc:
             self._abandon(container)
-            raise LivebgError(f"finishing {self.path} failed: {exc}; the file is "
-                              "incomplete (is the disk full?)") from exc
+            raise self._target.failure(f"finishing it failed ({exc}): it was incomplete "
+                                       "(is the disk full?)") from exc
         finally:
             if self.audio is not None:
                 self.audio.close()

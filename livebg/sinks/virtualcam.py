@@ -11,7 +11,7 @@ import numpy as np
 from livebg.errors import LivebgError
 from livebg.sinks import SinkBase, to_bgr
 
-__all__ = ["VirtualCamSink", "VirtualCamUnavailable", "setup_hint"]
+__all__ = ["VirtualCamSink", "VirtualCamUnavailable", "probe_virtual_cam", "setup_hint"]
 
 
 class VirtualCamUnavailable(LivebgError):
@@ -85,10 +85,22 @@ class VirtualCamSink(SinkBase):
 
     def write(self, frame: np.ndarray) -> None:
         self._check_open()
-        self._camera.send(to_bgr(frame, self.size))
+        try:
+            self._camera.send(to_bgr(frame, self.size))
+        except Exception as exc:  # device unloaded, OBS quit: one line, not a backend trace
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise LivebgError(f"the virtual camera stopped taking frames after {self.frames} "
+                              f"({reason}); check it is still there and start again") from exc
         self.frames += 1
 
     def _close(self) -> None:
         camera, self._camera = self._camera, None
         if camera is not None:
             camera.close()
+
+
+def probe_virtual_cam(camera_factory: Callable[..., Any] | None = None) -> str:
+    """Open and close a small virtual camera: its device name, or VirtualCamUnavailable
+    with the setup hint (``livebg doctor``, and a headless job with nothing else to do)."""
+    with VirtualCamSink(640, 480, 30.0, camera_factory=camera_factory) as sink:
+        return sink.device
