@@ -59,8 +59,8 @@ def check_opencv() -> list[Check]:
 
 def check_pyav() -> list[Check]:
     version = _version("av")
-    return [Check("PyAV", version is not None, f"av {version}" if version else "not installed",
-                  "pip install av")]
+    return [Check("PyAV", version is not None, f"av {version}" if version else
+                  "not installed: --output cannot write video files", "pip install av")]
 
 
 def check_onnxruntime() -> list[Check]:
@@ -82,11 +82,12 @@ def _sha256(path: Path) -> str:
 
 def check_models() -> list[Check]:
     """The shipped weights: present, their sha256, and whether the ONNX file loads."""
-    from livebg.segment.unet import ASSETS, EXPORT_HINT
+    from livebg.assets import assets_dir
+    from livebg.segment.unet import EXPORT_HINT
 
     checks = []
     for kind, use in (("onnx", "CPU U-Net"), ("safetensors", "CUDA U-Net")):
-        path = ASSETS / f"unet.{kind}"
+        path = assets_dir() / f"unet.{kind}"
         if not path.is_file():
             checks.append(Check(f"weights {path.name}", False, f"missing ({use})",
                                 EXPORT_HINT, segmenter="unet" if kind == "onnx" else ""))

@@ -28,6 +28,7 @@ __all__ = [
     "AtomicFile",
     "DiskWatch",
     "atomic_output",
+    "os_reason",
     "ReadFiles",
     "refuse_overwrite",
     "silence_stdout",
@@ -45,10 +46,11 @@ def _temp_name(path: Path) -> Path:
                           f"{path.suffix}")
 
 
-def _reason(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+def os_reason(exc: BaseException) -> str:
+    """A short reason for an OSError ("the disk is full"), else the error's own text."""
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return "the disk is full"
-    return exc.strerror or type(exc).__name__
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 class AtomicFile:
@@ -84,7 +86,7 @@ class AtomicFile:
                 os.close(fd)
             os.replace(self.temp, self.path)
         except OSError as exc:
-            raise self.failure(_reason(exc)) from None
+            raise self.failure(os_reason(exc)) from None
         self.done = self.committed = True
         _fsync_folder(self.path.parent)
 
@@ -119,7 +121,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield target.temp
     except OSError as exc:
-        raise target.failure(_reason(exc)) from None
+        raise target.failure(os_reason(exc)) from None
     except BaseException:
         target.discard()
         raise

@@ -174,7 +174,8 @@ def use_fake_segmenter(monkeypatch: pytest.MonkeyPatch) -> list[FakeSegmenter]:
 
     made: list[FakeSegmenter] = []
 
-    def fake_load(name: str = "auto", device: str = "auto", weights: str | None = None):
+    def fake_load(name: str = "auto", device: str = "auto", weights: str | None = None,
+                  photos: bool = False):
         seg = FakeSegmenter()
         seg.name = name if name != "auto" else "fake"
         seg.device = "cpu" if device == "auto" else device

@@ -108,7 +108,8 @@ def test_bench_row_for_a_failing_model(
     import livebg.segment
     from livebg.errors import LivebgError
 
-    def load(name: str = "auto", device: str = "auto", weights: str | None = None):
+    def load(name: str = "auto", device: str = "auto", weights: str | None = None,
+             photos: bool = False):
         if name == "unet":
             raise LivebgError("no trained U-Net weights: run training")
         return FakeSegmenter()

@@ -104,10 +104,10 @@ def test_settings_file_states(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 def test_models_report_checksums_and_broken_files(monkeypatch: pytest.MonkeyPatch,
                                                   tmp_path: Path) -> None:
-    import livebg.segment.unet as unet
+    import livebg.assets
 
     (tmp_path / "unet.onnx").write_bytes(b"not a model")
-    monkeypatch.setattr(unet, "ASSETS", tmp_path)
+    monkeypatch.setattr(livebg.assets, "assets_dir", lambda: tmp_path)
     onnx, st = doctor.check_models()
     assert not onnx.ok and "sha256 " in onnx.detail and "training.export" in onnx.fix
     assert not onnx.segmenter

@@ -766,7 +766,8 @@ def test_model_still_loading_when_the_source_changes_is_closed(
     release = threading.Event()
     loaded: list[FakeSegmenter] = []
 
-    def slow_load(name: str, device: str = "auto", weights: str | None = None) -> FakeSegmenter:
+    def slow_load(name: str, device: str = "auto", weights: str | None = None,
+                  photos: bool = False) -> FakeSegmenter:
         release.wait(10)
         seg = FakeSegmenter()
         seg.name = name

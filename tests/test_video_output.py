@@ -161,9 +161,11 @@ def test_sink_lifecycle_close_is_idempotent_and_a_failed_finalise_raises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sink = FileSink(tmp_path / "a.mp4", 24, (W, H))
-    assert (tmp_path / "a.mp4").exists(), "the file is created when the sink opens"
+    assert list(tmp_path.glob(".a.livebg-*.mp4")), "a temporary is created when the sink opens"
+    assert not (tmp_path / "a.mp4").exists(), "the name only once finished (livebg.safeio)"
     sink.write(synthetic_frame(0))
     sink.close()
+    assert (tmp_path / "a.mp4").exists() and not list(tmp_path.glob(".a.livebg-*"))
     sink.close()  # no-op
     with pytest.raises(LivebgError, match="closed"):
         sink.write(synthetic_frame(1))
@@ -175,9 +177,10 @@ def test_sink_lifecycle_close_is_idempotent_and_a_failed_finalise_raises(
         raise av.error.OSError(28, "No space left on device")
 
     monkeypatch.setattr(broken, "_stream", type("S", (), {"encode": staticmethod(full_disk)}))
-    with pytest.raises(LivebgError, match="incomplete"):
+    with pytest.raises(LivebgError, match="incomplete; nothing was left under b.mp4"):
         broken.close()
     broken.close()  # reported once; the second close does nothing
+    assert not list(tmp_path.glob("*b.*")), "no half video, under its name or a temporary"
 
 
 def test_odd_frame_sizes_are_refused_with_the_fix(tmp_path: Path) -> None:

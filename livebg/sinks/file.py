@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from livebg.errors import LivebgError
-from livebg.safeio import AtomicFile, DiskWatch
+from livebg.safeio import AtomicFile, DiskWatch, os_reason
 from livebg.sinks import SinkBase, to_bgr
 
 __all__ = ["ALPHA_EXTENSIONS", "FILE_EXTENSIONS", "FileSink", "VideoFormat", "video_format"]
@@ -185,7 +185,8 @@ class FileSink(SinkBase):
                 self.audio.mux_until(self._container, float(self.frames / self._rate))
         except (av.FFmpegError, OSError) as exc:
             self._abandon()
-            raise self._target.failure(f"writing frame {self.frames + 1} failed ({exc})") from exc
+            raise self._target.failure(f"writing frame {self.frames + 1} failed "
+                                       f"({os_reason(exc)})") from exc
         if self._disk.full():  # FFmpeg buffers: stop before a whole buffer's worth is lost
             self._abandon()
             raise self._target.failure(f"the disk filled up after {self.frames} frames")
@@ -240,8 +241,8 @@ class FileSink(SinkBase):
             container.close()
         except (av.FFmpegError, OSError) as exc:
             self._abandon(container)
-            raise self._target.failure(f"finishing it failed ({exc}): it was incomplete "
-                                       "(is the disk full?)") from exc
+            raise self._target.failure(f"finishing it failed ({os_reason(exc)}): it was "
+                                       "incomplete") from exc
         finally:
             if self.audio is not None:
                 self.audio.close()
