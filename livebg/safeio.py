@@ -28,6 +28,7 @@ __all__ = [
     "AtomicFile",
     "DiskWatch",
     "atomic_output",
+    "ensure_std_streams",
     "os_reason",
     "ReadFiles",
     "refuse_overwrite",
@@ -204,3 +205,33 @@ def silence_stdout() -> None:
         os.close(null)
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def ensure_std_streams() -> None:
+    """Point closed or read-only fds 0-2 (``2>&-``, a daemon, a shell script's own file
+    left on fd 2) at /dev/null. Otherwise every notice fails with EBADF, and the next file
+    opened could take fd 2 and with it every native library's log line: the output video."""
+    for fd, writable in ((0, False), (1, True), (2, True)):
+        if _fd_usable(fd, writable):
+            continue
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    if sys.stderr is None:  # Python saw no fd 2 at start-up
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - for the process's life
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+
+
+def _fd_usable(fd: int, writable: bool) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    try:
+        import fcntl
+    except ImportError:  # Windows: open is all we can tell
+        return True
+    mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    return mode != os.O_RDONLY if writable else True
