@@ -435,11 +435,24 @@ class Compositor:
             return cv2.merge((*cv2.split(frame), alpha))
         if spec.kind == "blur":
             bg = blur_background(frame, mask, self.blur_strength, scratch.background, thumbnails)
-        elif spec.kind == "video" and video is not None:
-            bg = video.next_frame(size)
         else:
-            bg = self._static_background(spec, size)
+            bg = self._picture(spec, video, size)
         return blend(frame, bg, alpha, scratch)
+
+    def _picture(self, spec: BackgroundSpec, video: _VideoBackground | None,
+                 size: tuple[int, int]) -> np.ndarray:
+        if spec.kind == "video" and video is not None:
+            return video.next_frame(size)
+        return self._static_background(spec, size)
+
+    def background_picture(self, size: tuple[int, int]) -> np.ndarray | None:
+        """The background's pixels at ``size`` (w, h) for a colour or image (cached) or a
+        video (its next frame); None for the other kinds. The GPU stage composites on the
+        device from these (``livebg.gpu``)."""
+        spec, video = self._spec, self._video
+        if spec.kind in ("color", "image", "video"):
+            return self._picture(spec, video, size)
+        return None
 
     # ---- lifecycle
     def close(self) -> None:

@@ -174,27 +174,28 @@ class TorchUNet(SegmenterBase):
     def __init__(self, path: Path, input_width: int | None = None, device: str = "cuda",
                  photos: bool = False) -> None:
         import torch
-        from safetensors import safe_open
-        from safetensors.torch import load_file
 
-        from livebg.model import build_model, deployable
+        from livebg.gpu.weights import network_from, read_safetensors  # no smp, safetensors
+        from livebg.model import deployable
 
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
+            state, meta = read_safetensors(path)
             if "config" not in meta:
                 raise bad_weights(path, "no 'config' in its metadata")
             _, cfg = read_metadata(path, meta)
-            state = load_file(str(path))
-            net = build_model(cfg)
-            net.load_state_dict({k: v.float() for k, v in state.items()})
+            net = network_from(cfg, state)
         except LivebgError:
             raise
         except Exception as exc:  # a wrong tensor: torch lists every key (12,000 characters)
             raise bad_weights(path, short_reason(exc)) from exc
-        self._torch, self.device = torch, device
+        self._torch, self.device, self.config = torch, device, cfg
         self.model = deployable(net, cfg).half().to(device)
         self._geometry = letterbox_for(cfg, network_width(meta, input_width, photos))
+
+    @property
+    def geometry(self) -> Letterbox:
+        """The letterbox of the network's input (``livebg.gpu`` runs it on the device)."""
+        return self._geometry
 
     def infer_tensor(self, frame_bgr: np.ndarray, mirrored: tuple[bool, ...] = (False,)):
         """Probability as an fp16 tensor on the device (for a GPU compositor later). Same
