@@ -68,6 +68,9 @@ class PipelineConfig:
     mask_only: bool = False  # output the (smoothed) mask instead of a composite
     max_frames: int | None = None  # stop after this many captured frames
     warmup_frames: int = 0  # frames left out of stats() (model warm-up)
+    # the whole frame on the GPU (livebg.gpu.GpuStage) when the segmenter is the torch U-Net:
+    # None = when it runs on CUDA, True = on any device (tests), False = never
+    gpu_stage: bool | None = None
     stats_window: int = 2000  # per-stage samples kept for percentiles
 
 
@@ -82,6 +85,13 @@ class Frame:
 
     def __post_init__(self) -> None:
         self.thumbnails = Thumbnails(self.image)
+
+
+@dataclass(slots=True)
+class Finished:
+    """A frame the GPU stage finished (segmented, smoothed and composited on the device)."""
+
+    image: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,7 @@ class Pipeline:
         self._in_slot: LatestFrameSlot[Frame] | None = None
         self._out_slot: LatestFrameSlot[tuple[Frame, np.ndarray]] | None = None
         self._cached_stats: tuple[float, StageStats] | None = None
+        self._gpu: tuple[Any, Any] | None = None  # (segmenter, its GpuStage or None)
         self.frames_captured = 0
         self.frames_written = 0
         self.interrupted = False
@@ -331,7 +342,8 @@ class Pipeline:
             segmenter = self._segmenter
         with self._out_lock:
             sinks, self._sinks = self._sinks, []
-        resources = [self.source, segmenter, self._compositor, *sinks]
+        gpu = self._gpu[1] if self._gpu is not None else None
+        resources = [self.source, gpu, segmenter, self._compositor, *sinks]
         for res in resources:
             closer = getattr(res, "close", None)
             if callable(closer):
@@ -416,26 +428,60 @@ class Pipeline:
         while (frame := self._take(self._in_slot)) is not None:
             t0 = time.perf_counter()
             with self._seg_lock:
-                mask = self._segmenter.infer(frame.image, frame.thumbnails)
-            self._record(frame.index, "inference", (time.perf_counter() - t0) * 1e3)
+                stage = self._gpu_stage()
+                if stage is None:
+                    mask = self._segmenter.infer(frame.image, frame.thumbnails)
+                else:
+                    mask = self._run_gpu_stage(stage, frame)
+            if stage is None:
+                self._record(frame.index, "inference", (time.perf_counter() - t0) * 1e3)
             if not self._hand_off(self._out_slot, (frame, mask)):
                 break
+
+    def _gpu_stage(self) -> Any:
+        """The GpuStage of the current segmenter (made on its first frame), or None: the CPU
+        path, which never imports torch."""
+        segmenter, want = self._segmenter, self.config.gpu_stage
+        if self._gpu is None or self._gpu[0] is not segmenter:
+            if self._gpu is not None and self._gpu[1] is not None:
+                self._gpu[1].close()  # the GUI swapped the model
+            stage = None
+            on_cuda = str(getattr(segmenter, "device", "cpu")).startswith("cuda")
+            if want or (want is None and on_cuda):
+                from livebg.gpu import stage_for
+
+                stage = stage_for(segmenter, force=bool(want))
+            self._gpu = (segmenter, stage)
+        return self._gpu[1]
+
+    def _run_gpu_stage(self, stage: Any, frame: Frame) -> Finished:
+        from livebg.gpu.stage import read_settings
+
+        with self._out_lock:  # the live settings, as the output thread would read them
+            settings, picture = read_settings(self._compositor, self._smoother,
+                                              self.config.mask_only, frame.image.shape[1::-1])
+        image = stage.process(frame.image, settings, picture)
+        for name, ms in stage.stage_timings().items():  # CUDA events on a GPU
+            self._record(frame.index, name, ms)
+        return Finished(image)
 
     def _output_loop(self) -> None:
         assert self._out_slot is not None
         while (item := self._take(self._out_slot)) is not None:
             frame, mask = item
+            finished = isinstance(mask, Finished)  # the GPU stage did both already
             with self._out_lock:
                 t0 = time.perf_counter()
-                mask = self._smooth(mask)
+                mask = mask if finished else self._smooth(mask)
                 t1 = time.perf_counter()
-                out = self._render(frame, mask)
+                out = mask.image if finished else self._render(frame, mask)
                 t2 = time.perf_counter()
                 for sink in self._sinks:
                     sink.write(out)
                 t3 = time.perf_counter()
-            self._record(frame.index, "smoothing", (t1 - t0) * 1e3)
-            self._record(frame.index, "compositing", (t2 - t1) * 1e3)
+            if not finished:
+                self._record(frame.index, "smoothing", (t1 - t0) * 1e3)
+                self._record(frame.index, "compositing", (t2 - t1) * 1e3)
             self._record(frame.index, "output", (t3 - t2) * 1e3)
             if frame.index >= self.config.warmup_frames:
                 self._timers.frame_done(t3, (t3 - frame.t_capture) * 1e3)

@@ -138,15 +138,20 @@ def blur_background(small: torch.Tensor, person: torch.Tensor, size: tuple[int, 
     return to_pixels(linear_resize(to_pixels(num / den), size))
 
 
-def blur_geometry(frame_size: tuple[int, int], strength: float) -> tuple[tuple[int, int],
-                                                                          int, float]:
+def blur_geometry(frame_size: tuple[int, int], strength: float,
+                  shared: tuple[int, int] | None = None) -> tuple[tuple[int, int], int, float]:
     """``(small size, dilation radius, blur sigma)`` of ``blur_background`` for a frame of
-    ``frame_size`` (w, h): the numbers ``livebg.composite.blur_background`` computes."""
+    ``frame_size`` (w, h): the numbers ``livebg.composite.blur_background`` computes. It
+    takes the network's input (``shared``, the thumbnail the pipeline already made) when
+    that is at most twice the size it wants, and so does this."""
     from livebg.composite import _PERSON_MARGIN_PX, _blur_downscale
 
     w, h = frame_size
     ds = _blur_downscale(strength)
     small = (max(1, w // ds), max(1, h // ds))
+    if shared is not None and small[0] <= shared[0] <= 2 * small[0] \
+            and small[1] <= shared[1] <= 2 * small[1]:
+        small = shared
     scale = small[0] / w
     return small, max(1, round(_PERSON_MARGIN_PX * scale)), max(strength * scale, 0.5)
 

@@ -248,7 +248,8 @@ class GpuStage:
         if s.kind == "transparent":
             return torch.cat([frame, alpha], dim=1)
         if s.kind == "blur":
-            blur_size, radius, _ = ops.blur_geometry(size, s.blur_strength)
+            blur_size, radius, _ = ops.blur_geometry(size, s.blur_strength,
+                                                     self.geometry.scaled)
             base = small if _size_of(small) == blur_size else ops.area_downscale(
                 self._frame.permute(2, 0, 1)[None].float(), blur_size)
             if s.mirror:
@@ -301,7 +302,8 @@ class GpuStage:
         if settings.feather > 0:
             sigma = ops.feather_sigma(settings.feather, mw, w)
             self._feather_kernel = ops.gaussian_kernel(ops.feather_ksize(sigma), sigma, dev)
-        _, radius, sigma = ops.blur_geometry((w, h), settings.blur_strength)
+        _, radius, sigma = ops.blur_geometry((w, h), settings.blur_strength,
+                                             self.geometry.scaled)
         self._ellipse = ops.ellipse_offsets(radius, dev)
         self._blur_kernel = ops.gaussian_kernel(ops.float_gaussian_ksize(sigma), sigma, dev)
         if self.want_graph:

@@ -1,0 +1,305 @@
+"""The GPU stage (livebg/gpu): the same frames as the CPU path (ONNX Runtime + OpenCV), on the
+CPU here and on CUDA where there is one; CUDA-graph capture, re-capture and the eager
+fallback on CUDA only (those tests skip without it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livebg.segment import cuda_available
+from livebg.segment.unet import default_weights
+
+torch = pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+S18 = ROOT.parent / "shared" / "videos" / "s18.mp4"
+CUDA = pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+needs_weights = pytest.mark.skipif(default_weights("safetensors") is None
+                                   or default_weights() is None, reason="no shipped weights")
+
+
+def clip_frames(count: int = 4, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
+    """Consecutive frames of s18 (a real person) when ../shared is there, else of the bundled
+    sample; at ``size`` so that the CPU runs stay short."""
+    cap = cv2.VideoCapture(str(S18 if S18.is_file() else ROOT / "assets" / "sample.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 30)
+    frames = []
+    for _ in range(count):
+        ok, frame = cap.read()
+        assert ok
+        frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    cap.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return clip_frames()
+
+
+def torch_unet(device: str):
+    from livebg.segment.unet import TorchUNet
+
+    return TorchUNet(default_weights("safetensors"), device=device)
+
+
+def cpu_path(name: str):
+    from livebg.segment import with_mirror
+    from livebg.segment.unet import OnnxUNet
+
+    return with_mirror(OnnxUNet(default_weights()), name)
+
+
+# ------------------------------------------------------------------ the ops, one by one
+def test_ops_match_opencv():
+    from livebg.composite import blend, blur_background, mask_to_alpha
+    from livebg.gpu import ops
+
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (90, 160, 3), np.uint8), (5, 5), 2)
+    mask = np.zeros((45, 80), np.float32)
+    cv2.ellipse(mask, (40, 25), (15, 20), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (7, 7), 2)
+    t = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+    m = torch.from_numpy(mask)[None, None]
+
+    def img(x):
+        return x[0].permute(1, 2, 0).numpy() if x.shape[1] > 1 else x[0, 0].numpy()
+
+    box = ops.box_blur(m, 5)
+    assert np.abs(img(box) - cv2.blur(mask, (5, 5))).max() < 1e-6
+    element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    dil = ops.dilate(m, ops.ellipse_offsets(2, m.device), 2)
+    assert np.abs(img(dil) - cv2.dilate(mask, element)).max() < 1e-6
+    kernel = ops.gaussian_kernel(ops.float_gaussian_ksize(2.0), 2.0, m.device)
+    assert np.abs(img(ops.gaussian_blur(m, kernel)) - cv2.GaussianBlur(mask, (0, 0), 2.0)
+                  ).max() < 1e-5
+    sigma = ops.feather_sigma(3.0, 80, 160)
+    alpha = ops.mask_to_alpha(m, (160, 90), ops.gaussian_kernel(ops.feather_ksize(sigma),
+                                                                sigma, m.device))
+    assert np.abs(img(alpha) - mask_to_alpha(mask, (160, 90), 3.0)).max() <= 2
+    background = rng.integers(0, 256, (90, 160, 3), np.uint8)
+    a8 = img(alpha).astype(np.uint8)
+    mixed = ops.blend(t, torch.from_numpy(background).permute(2, 0, 1)[None].float(), alpha)
+    assert np.abs(img(mixed) - blend(frame, background, a8).astype(np.float32)).max() <= 1
+    small_size, radius, sig = ops.blur_geometry((160, 90), 16.0)
+    small = ops.area_downscale(t, small_size)
+    blurred = ops.blur_background(small, ops.resize_mask(m, small_size), (160, 90),
+                                  ops.ellipse_offsets(radius, m.device), radius,
+                                  ops.gaussian_kernel(ops.float_gaussian_ksize(sig), sig,
+                                                      m.device))
+    reference = blur_background(frame, mask, 16.0).astype(np.float32)
+    assert np.abs(img(blurred) - reference).mean() < 1.0
+
+
+def test_smoothing_and_alternation_match_the_cpu_steps():
+    """A moving, flickering mask sequence through both implementations, state and all."""
+    from livebg.gpu import ops
+    from livebg.segment.mirror import AlternationParams, AlternationState, alternation_step
+    from livebg.smooth import SmoothParams, smooth_step
+
+    rng = np.random.default_rng(1)
+    params, alt = SmoothParams(), AlternationParams()
+    shape = (1, 1, 40, 60)
+    ema, on, prev, grey_prev = (torch.zeros(shape) for _ in range(4))
+    started, alt_started = torch.tensor(False), torch.tensor(False)
+    state, alt_state = None, AlternationState()
+    for i in range(6):
+        mask = np.zeros((40, 60), np.float32)
+        cv2.circle(mask, (20 + 3 * i, 20), 12, 1.0, -1)
+        mask = np.clip(mask + rng.normal(0, 0.2, mask.shape).astype(np.float32), 0, 1)
+        grey = rng.integers(100, 104, (40, 60), np.uint8)
+        grey[:, 30 + i:] = 200
+        want_alt, alt_state = alternation_step(mask, grey, alt_state, alt)
+        got_alt = ops.alternation_step(torch.from_numpy(mask)[None, None],
+                                       torch.from_numpy(grey).float()[None, None], prev,
+                                       grey_prev, alt_started, alt)
+        assert np.abs(got_alt[0, 0].numpy() - want_alt).max() < 1e-5
+        want, state = smooth_step(state, want_alt, params)
+        got = ops.smooth_step(got_alt, ema, on, started, params)
+        assert np.abs(got[0, 0].numpy() - want).max() < 1e-5
+
+
+def test_smp_free_network_is_smps():
+    """The smp-free rebuild of the shipped network gives smp's outputs, and the built-in
+    safetensors reader the safetensors library's tensors."""
+    smp = pytest.importorskip("segmentation_models_pytorch")
+    del smp
+    from livebg.gpu.weights import load_network, read_safetensors
+    from livebg.model import build_model, output_logits
+
+    path = default_weights("safetensors")
+    if path is None:
+        pytest.skip("no unet.safetensors")
+    net, cfg, meta = load_network(path)
+    assert "input_width" in meta
+    state, _ = read_safetensors(path)
+    reference = build_model(cfg).eval()
+    reference.load_state_dict({k: v.float() for k, v in state.items()})
+    assert sorted(reference.state_dict()) == sorted(net.state_dict())
+    x = torch.randn(2, 3, 96, 160)
+    with torch.no_grad():
+        assert torch.equal(output_logits(net, x, cfg), output_logits(reference, x, cfg))
+    safetensors = pytest.importorskip("safetensors.torch")
+    theirs = safetensors.load_file(str(path))
+    assert all(torch.equal(theirs[k], state[k]) for k in theirs)
+
+
+# ------------------------------------------------------------------ the stage vs the CPU path
+CASES = [("", "blur", False), ("+alt", "blur", False), ("+tta", "#00b140", True),
+         ("+alt", "assets/backgrounds/office.jpg", False), ("", "transparent", False),
+         ("", "none", True)]
+
+
+@needs_weights
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("mode", "background", "mirror"), CASES)
+def test_stage_frames_match_cpu_path(device, frames, mode, background, mirror):
+    """The finished frames of the GPU stage (fp32 on the CPU, fp16 on CUDA) and of the CPU
+    path (ONNX U-Net, MaskSmoother, Compositor) over consecutive real frames, smoothing and
+    mirror state included."""
+    from livebg.composite import Compositor
+    from livebg.gpu.stage import GpuStage, read_settings
+    from livebg.resize import Thumbnails
+    from livebg.smooth import MaskSmoother
+
+    segmenter = cpu_path(mode)
+    compositor = Compositor(str(ROOT / background) if "/" in background else background,
+                            mirror=mirror)
+    smoother = MaskSmoother()
+    stage = GpuStage(torch_unet(device), mode, getattr(segmenter, "params", None))
+    for frame in frames:
+        thumbnails = Thumbnails(frame)
+        want = compositor.apply(frame, smoother.update(segmenter.infer(frame, thumbnails)),
+                                thumbnails)
+        settings, picture = read_settings(compositor, smoother, False, frame.shape[1::-1])
+        got = stage.process(frame, settings, picture)
+        assert got.shape == want.shape and got.dtype == np.uint8
+        diff = np.abs(got.astype(np.int16) - want)
+        # rounding, fp16 and the area filters move a few edge pixels by a few levels
+        assert diff.mean() < 0.6 and (diff > 24).mean() < 0.002, (diff.mean(), diff.max())
+    stage.close()
+    stage.close()  # idempotent
+
+
+@needs_weights
+@pytest.mark.parametrize("device", DEVICES)
+def test_stage_masks_match_cpu_path(device, frames):
+    """--mask-only: the smoothed +alt mask at the frame's size, both paths."""
+    from livebg.gpu.stage import GpuStage, read_settings
+    from livebg.pipeline import mask_to_bgr
+    from livebg.smooth import MaskSmoother
+
+    segmenter, smoother = cpu_path("+alt"), MaskSmoother()
+    stage = GpuStage(torch_unet(device), "+alt")
+    for frame in frames:
+        want = mask_to_bgr(smoother.update(segmenter.infer(frame)), frame.shape[1::-1])
+        got = stage.process(frame, read_settings(None, smoother, True, frame.shape[1::-1])[0])
+        diff = np.abs(got.astype(np.int16) - want) / 255
+        assert diff.mean() < 0.01 and ((got > 127) != (want > 127)).mean() < 0.005
+        assert 0.1 < (got > 127).mean() < 0.9  # a person, not an empty or full mask
+
+
+# ------------------------------------------------------------------ CUDA graphs
+@needs_weights
+@CUDA
+def test_graph_replays_the_eager_frames_and_recaptures(frames):
+    from livebg.gpu.stage import GpuStage, Settings
+
+    unet = torch_unet("cuda")
+    eager, graphed = GpuStage(unet, "+alt", graph=False), GpuStage(unet, "+alt", graph=True)
+    for frame in frames:
+        a, b = eager.process(frame), graphed.process(frame)
+        assert graphed.graphed and np.abs(a.astype(np.int16) - b).max() <= 1
+    assert graphed.captures == 1
+    graphed.process(cv2.resize(frames[0], (1280, 720)))  # a new size: captured again
+    graphed.process(cv2.resize(frames[0], (1280, 720)), Settings(kind="none"))
+    assert graphed.captures == 3
+    out = graphed.process(frames[0], Settings(kind="color", background=(0, 0, 255)),
+                          np.full_like(frames[0], (0, 0, 255)))
+    assert out.shape == frames[0].shape
+    fp32 = GpuStage(unet, "", precision="fp32")
+    fp16 = GpuStage(unet, "", precision="fp16")
+    m32, m16 = (s.process(frames[0], Settings(kind="mask")) / 255.0 for s in (fp32, fp16))
+    assert np.abs(m32 - m16).mean() < 0.01
+
+
+@needs_weights
+@CUDA
+def test_capture_failure_falls_back_to_eager(frames, monkeypatch, caplog):
+    from livebg.gpu.stage import GpuStage
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("capture refused (test)")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", refuse)
+    stage = GpuStage(torch_unet("cuda"), "")
+    out = stage.process(frames[0])
+    assert not stage.graphed and out.shape == frames[0].shape
+    assert "running the GPU stage eagerly" in caplog.text
+
+
+# ------------------------------------------------------------------ in the pipeline
+@needs_weights
+@pytest.mark.parametrize("device", DEVICES)
+def test_pipeline_runs_the_gpu_stage(device, tmp_path):
+    """The pipeline hands every frame to the GPU stage (forced on the CPU; by itself on
+    CUDA) and writes the same frames as the CPU path."""
+    from livebg.pipeline import Pipeline, PipelineConfig
+    from livebg.segment import with_mirror
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 24, (640, 360))
+    for frame in clip_frames(6):
+        writer.write(frame)
+    writer.release()
+    outputs: dict[str, list[np.ndarray]] = {"gpu": [], "cpu": []}
+    for path in ("gpu", "cpu"):
+        config = PipelineConfig(source=str(clip), realtime=False, model="unet+alt",
+                                device=device, gpu_stage=(path == "gpu"), background="blur")
+        segmenter = (with_mirror(torch_unet(device), "+alt") if path == "gpu"
+                     else cpu_path("+alt"))
+        pipe = Pipeline(config, segmenter=segmenter,
+                        on_frame=lambda _f, out, _s, key=path: outputs[key].append(out))
+        stats = pipe.run()
+        assert (pipe._gpu[1] is not None) == (path == "gpu")
+        assert stats.stages["inference"].count == 6
+    assert len(outputs["gpu"]) == len(outputs["cpu"]) == 6
+    for a, b in zip(outputs["gpu"], outputs["cpu"]):
+        assert np.abs(a.astype(np.int16) - b).mean() < 0.6
+
+
+def test_cpu_app_never_imports_torch(tmp_path):
+    """A CPU run of the pipeline (U-Net on ONNX Runtime) keeps torch out of the process."""
+    code = (
+        "import sys\n"
+        "from livebg.pipeline import Pipeline, PipelineConfig\n"
+        "from livebg.sinks import NullSink\n"
+        f"Pipeline(PipelineConfig(source={str(ROOT / 'assets' / 'sample.mp4')!r}, "
+        "realtime=False, device='cpu', model='auto+alt', max_frames=3), "
+        "sinks=[NullSink()]).run()\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_gpu_bench_smoke(capsys):
+    """python -m livebg.gpu.bench on the CPU: one tiny eager row and the fp16/fp32 line."""
+    from livebg.gpu import bench
+
+    if default_weights("safetensors") is None:
+        pytest.skip("no unet.safetensors")
+    assert bench.main(["--device", "cpu", "--sizes", "320x180", "--frames", "3", "--warmup",
+                       "1", "--precisions", "fp32", "--input",
+                       str(ROOT / "assets" / "sample.mp4")]) == 0
+    out = capsys.readouterr().out
+    assert "320x180 | fp32 | eager" in out and "fp16 vs fp32 mask mean abs difference" in out
