@@ -299,7 +299,7 @@ def test_gpu_bench_smoke(capsys):
     if default_weights("safetensors") is None:
         pytest.skip("no unet.safetensors")
     assert bench.main(["--device", "cpu", "--sizes", "320x180", "--frames", "3", "--warmup",
-                       "1", "--precisions", "fp32", "--input",
+                       "1", "--precisions", "fp32", "--mask-frames", "1", "--input",
                        str(ROOT / "assets" / "sample.mp4")]) == 0
     out = capsys.readouterr().out
     assert "320x180 | fp32 | eager" in out and "fp16 vs fp32 mask mean abs difference" in out

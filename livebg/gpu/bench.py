@@ -29,7 +29,7 @@ TARGET_FPS, TARGET_P99_MS, TARGET_MASK_DIFF = 800.0, 2.0, 0.01  # issue 16's bar
 class Row:
     size: str
     precision: str
-    mode: str  # "graph" or "eager" (what actually ran)
+    mode: str  # "eager", "graph" (what actually ran), "+ring": no copy of the frame out
     fps: float
     p50_ms: float
     p99_ms: float
@@ -42,7 +42,8 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r}: use WIDTHxHEIGHT, e.g. 1920x1080")
+        message = f"size {text!r}: use WIDTHxHEIGHT, e.g. 1920x1080"
+        raise argparse.ArgumentTypeError(message) from None
     return w, h
 
 
@@ -72,7 +73,8 @@ def run_stage(stage, frames: list[np.ndarray], settings, n: int, warmup: int) ->
         gpu.append(sum(stage.timings.values()))
     total = time.perf_counter() - start
     h, w = frames[0].shape[:2]
-    return Row(f"{w}x{h}", stage.precision, "graph" if stage.graphed else "eager", n / total,
+    mode = ("graph" if stage.graphed else "eager") + ("+ring" if stage.out_buffers else "")
+    return Row(f"{w}x{h}", stage.precision, mode, n / total,
                float(np.percentile(wall, 50)), float(np.percentile(wall, 99)),
                float(np.percentile(gpu, 50)), float(np.percentile(gpu, 99)), stage.captures)
 
@@ -93,11 +95,11 @@ def mask_difference(unet, mode, frames: list[np.ndarray]) -> tuple[float, float]
 
 
 def format_rows(rows: list[Row]) -> str:
-    head = (f"{'size':>9} | {'prec':4} | {'mode':5} | {'FPS':>7} | {'p50 ms':>6} | "
+    head = (f"{'size':>9} | {'prec':4} | {'mode':10} | {'FPS':>7} | {'p50 ms':>6} | "
             f"{'p99 ms':>6} | {'GPU p50':>7} | {'GPU p99':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.size:>9} | {r.precision:4} | {r.mode:5} | {r.fps:7.1f} | "
+        lines.append(f"{r.size:>9} | {r.precision:4} | {r.mode:10} | {r.fps:7.1f} | "
                      f"{r.p50_ms:6.2f} | {r.p99_ms:6.2f} | {r.gpu_p50_ms:7.3f} | "
                      f"{r.gpu_p99_ms:7.3f}")
     return "\n".join(lines)
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bg", default="blur", help="background (as livebg --bg)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--precisions", nargs="+", default=["fp16", "fp32"])
+    p.add_argument("--mask-frames", type=int, default=30,
+                   help="frames for the fp16 vs fp32 mask comparison")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
@@ -171,16 +175,19 @@ def main(argv: list[str] | None = None) -> int:
         compositor = Compositor(args.bg)
         settings, picture = read_settings(compositor, MaskSmoother(), False, (w, h))
         for precision in args.precisions:
-            for graph in (False, True):
+            # eager; the CUDA graph (the app's path); the graph handing out pinned buffers
+            # in turn instead of a copy of each frame (what that host copy costs)
+            for graph, ring in ((False, 0), (True, 0), (True, 3)):
                 if graph and not args.device.startswith("cuda"):
                     continue
-                stage = GpuStage(unet, mode, precision=precision, graph=graph)
+                stage = GpuStage(unet, mode, precision=precision, graph=graph,
+                                 out_buffers=ring)
                 if picture is not None:
                     stage.process(frames[0], settings, picture)
                 rows.append(run_stage(stage, frames, settings, args.frames, args.warmup))
                 stage.close()
                 print(format_rows(rows[-1:]).splitlines()[-1], flush=True)
-        mask_diffs[f"{w}x{h}"] = mask_difference(unet, mode, frames[:30])
+        mask_diffs[f"{w}x{h}"] = mask_difference(unet, mode, frames[: max(1, args.mask_frames)])
     print()
     print(format_rows(rows))
     for size, (diff, flipped) in mask_diffs.items():

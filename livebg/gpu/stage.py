@@ -21,7 +21,7 @@ import copy
 import logging
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -100,10 +100,14 @@ class GpuStage:
     frame, averaged with the previous frame's guess where still; ``alt_params``: its
     ``AlternationParams``). ``precision``: "fp16" or "fp32" (default: fp16 on CUDA, fp32 on
     the CPU, ``LIVEBG_GPU_PRECISION``). ``graph``: capture a CUDA graph (default: on CUDA,
-    unless ``LIVEBG_CUDA_GRAPH=0``). ``timings`` holds the last frame's per-stage ms."""
+    unless ``LIVEBG_CUDA_GRAPH=0``). ``timings`` holds the last frame's per-stage ms.
+    ``out_buffers``: 0 (the default) returns a fresh array per frame; N > 0 returns views of N
+    pinned buffers in turn (one host copy less, but a frame is overwritten N frames later:
+    fine for a sink that writes at once, not for the GUI, which keeps the frame it shows)."""
 
     def __init__(self, unet: Any, mode: str = "", alt_params: Any = None, *,
-                 precision: str | None = None, graph: bool | None = None) -> None:
+                 precision: str | None = None, graph: bool | None = None,
+                 out_buffers: int = 0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.device = torch.device(unet.device)
@@ -117,6 +121,9 @@ class GpuStage:
         self.unet, self.mode, self.precision = unet, mode, precision
         self.dtype = PRECISIONS[precision]
         self.want_graph = bool(graph) and cuda
+        self.out_buffers = out_buffers
+        if cuda:
+            torch.backends.cudnn.benchmark = True  # picked during warm-up, before capture
         if mode == "+alt" and alt_params is None:
             from livebg.segment.mirror import AlternationParams
 
@@ -129,6 +136,7 @@ class GpuStage:
         self.captures = 0  # how often a graph was captured (a size or setting changed)
         self.timings: dict[str, float] = {}
         self._size: tuple[int, int] | None = None
+        self._frames = 0
         self._settings: Settings | None = None
         self._closed = False
 
@@ -159,12 +167,15 @@ class GpuStage:
             timer.mark("graph")
         else:
             self._compute(timer)
-        self._host_out.copy_(self._out, non_blocking=True)
+        host = self._host_outs[self._frames % len(self._host_outs)]
+        self._frames += 1
+        host.copy_(self._out, non_blocking=True)
         timer.mark("download")
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()
         self.timings = timer.intervals()
-        return self._host_out.numpy().copy()  # the pinned buffer is the next frame's
+        # without a ring, the pinned buffer is the next frame's: hand out a copy
+        return host.numpy() if self.out_buffers else host.numpy().copy()
 
     def stage_timings(self) -> dict[str, float]:
         """The last frame's ms under the pipeline's stage names: upload and network under
@@ -295,8 +306,9 @@ class GpuStage:
             self._picture_set = False  # a new colour or image: upload it once
         channels = 4 if settings.kind == "transparent" else 3
         self._out = torch.empty((h, w, channels), dtype=torch.uint8, device=dev)
-        self._host_out = torch.empty((h, w, channels), dtype=torch.uint8,
-                                     pin_memory=dev.type == "cuda")
+        self._host_outs = [torch.empty((h, w, channels), dtype=torch.uint8,
+                                       pin_memory=dev.type == "cuda")
+                           for _ in range(max(1, self.out_buffers))]
         mw = _mask_size(self.geometry)[0]
         self._feather_kernel = None
         if settings.feather > 0:
@@ -338,7 +350,7 @@ class GpuStage:
         self._closed = True
         self.graph = None
         self.model = None
-        for name in ("_frame", "_host_in", "_picture", "_host_picture", "_out", "_host_out"):
+        for name in ("_frame", "_host_in", "_picture", "_host_picture", "_out", "_host_outs"):
             self.__dict__.pop(name, None)
 
 
@@ -353,11 +365,4 @@ def _mask_size(geometry: Any) -> tuple[int, int]:
     return (w + s - 1) // s, (h + s - 1) // s
 
 
-def with_precision(stage: GpuStage, precision: str) -> GpuStage:
-    """A second stage on the same network in another precision (comparisons)."""
-    return GpuStage(stage.unet, stage.mode, stage.alt_params, precision=precision,
-                    graph=stage.want_graph)
-
-
-__all__ = ["GpuStage", "Settings", "read_settings", "MODES", "PRECISIONS", "with_precision",
-           "replace"]
+__all__ = ["GpuStage", "Settings", "read_settings", "MODES", "PRECISIONS"]
