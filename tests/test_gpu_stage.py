@@ -90,13 +90,28 @@ def test_ops_match_opencv():
     mixed = ops.blend(t, torch.from_numpy(background).permute(2, 0, 1)[None].float(), alpha)
     assert np.abs(img(mixed) - blend(frame, background, a8).astype(np.float32)).max() <= 1
     small_size, radius, sig = ops.blur_geometry((160, 90), 16.0)
-    small = ops.area_downscale(t, small_size)
+    small = ops.AreaDownscale((160, 90), small_size, m.device)(t)
     blurred = ops.blur_background(small, ops.resize_mask(m, small_size), (160, 90),
                                   ops.ellipse_offsets(radius, m.device), radius,
                                   ops.gaussian_kernel(ops.float_gaussian_ksize(sig), sig,
                                                       m.device))
     reference = blur_background(frame, mask, 16.0).astype(np.float32)
     assert np.abs(img(blurred) - reference).mean() < 1.0
+
+
+@pytest.mark.parametrize(("src", "dst"), [((1280, 720), (160, 90)), ((1920, 1080), (160, 90)),
+                                        ((1366, 768), (160, 90)), ((641, 361), (80, 45))])
+def test_area_downscale_is_livebgs(src, dst):
+    """The letterbox's downscale (2× halvings, then INTER_AREA) to within a grey level."""
+    from livebg.gpu import ops
+    from livebg.resize import downscale
+
+    rng = np.random.default_rng(2)
+    frame = cv2.resize(rng.integers(0, 256, (src[1] // 8, src[0] // 8, 3), np.uint8), src)
+    got = ops.AreaDownscale(src, dst, torch.device("cpu"))(
+        torch.from_numpy(frame).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0).numpy()
+    diff = np.abs(got - downscale(frame, dst))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.003
 
 
 def test_smoothing_and_alternation_match_the_cpu_steps():
@@ -183,7 +198,11 @@ def test_stage_frames_match_cpu_path(device, frames, mode, background, mirror):
         got = stage.process(frame, settings, picture)
         assert got.shape == want.shape and got.dtype == np.uint8
         diff = np.abs(got.astype(np.int16) - want)
-        # rounding, fp16 and the area filters move a few edge pixels by a few levels
+        # on the CPU (fp32) the same to a few grey levels (the blur's float rounding); fp16 on
+        # CUDA moves probabilities by ~0.001, which the refinement's 4x gain can turn into a
+        # few levels of alpha along the outline
+        if device == "cpu":
+            assert diff.mean() < 0.2 and diff.max() <= 8, (diff.mean(), diff.max())
         assert diff.mean() < 0.6 and (diff > 24).mean() < 0.002, (diff.mean(), diff.max())
     stage.close()
     stage.close()  # idempotent

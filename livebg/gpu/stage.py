@@ -205,10 +205,11 @@ class GpuStage:
         mark = timer.mark if timer is not None else (lambda name: None)
         mark("upload")
         frame = self._frame.permute(2, 0, 1)[None].float()  # 1×3×H×W, 0..255
-        small = ops.area_downscale(frame, self.geometry.scaled)  # the network's input
+        self._thumbnails = {(frame.shape[-1], frame.shape[-2]): frame}
+        small = self._downscale(self.geometry.scaled)  # the network's input
         guess = self._segment(small)
         if self.mode == "+alt":
-            grey = ops.area_downscale(frame, _size_of(guess))[:, 1:2]
+            grey = self._downscale(_size_of(guess))[:, 1:2]
             guess = ops.alternation_step(guess, grey, self._alt_guess, self._alt_grey,
                                          self._alt_started, self.alt_params)
             self._mirror_next.logical_not_()
@@ -219,6 +220,16 @@ class GpuStage:
         mark("smoothing")
         self._out.copy_(self._composite(frame, small, mask)[0].permute(1, 2, 0))
         mark("compositing")
+
+    def _downscale(self, size: tuple[int, int]) -> torch.Tensor:
+        """This frame (upright, not mirrored) at ``size``, made once a frame per size, like
+        the pipeline's ``Thumbnails``: the network's input is also the +alt grey and, at
+        720p, the blur's."""
+        made = self._thumbnails.get(size)
+        if made is None:
+            full = self._thumbnails[self._size]
+            made = self._thumbnails[size] = self._downscales[size](full)
+        return made
 
     def _segment(self, small: torch.Tensor) -> torch.Tensor:
         """The person probability at the cropped network resolution, float32 1×1×h×w, the
@@ -261,8 +272,7 @@ class GpuStage:
         if s.kind == "blur":
             blur_size, radius, _ = ops.blur_geometry(size, s.blur_strength,
                                                      self.geometry.scaled)
-            base = small if _size_of(small) == blur_size else ops.area_downscale(
-                self._frame.permute(2, 0, 1)[None].float(), blur_size)
+            base = self._downscale(blur_size)
             if s.mirror:
                 base = base.flip(-1)
             background = ops.blur_background(base, ops.resize_mask(mask, blur_size), size,
@@ -279,6 +289,8 @@ class GpuStage:
         self.graph, self._size, self._settings = None, size, None
         self.geometry.update(np.empty((h, w, 0), np.uint8))
         mw, mh = _mask_size(self.geometry)
+        self._downscales = {s: ops.AreaDownscale(size, s, dev)
+                            for s in (self.geometry.scaled, (mw, mh))}
         self._frame = torch.empty((h, w, 3), dtype=torch.uint8, device=dev)
         self._host_in = torch.empty((h, w, 3), dtype=torch.uint8, pin_memory=pin)
         self._picture = torch.zeros((h, w, 3), dtype=torch.uint8, device=dev)
@@ -314,8 +326,10 @@ class GpuStage:
         if settings.feather > 0:
             sigma = ops.feather_sigma(settings.feather, mw, w)
             self._feather_kernel = ops.gaussian_kernel(ops.feather_ksize(sigma), sigma, dev)
-        _, radius, sigma = ops.blur_geometry((w, h), settings.blur_strength,
-                                             self.geometry.scaled)
+        blur_size, radius, sigma = ops.blur_geometry((w, h), settings.blur_strength,
+                                                     self.geometry.scaled)
+        if blur_size not in self._downscales:
+            self._downscales[blur_size] = ops.AreaDownscale((w, h), blur_size, dev)
         self._ellipse = ops.ellipse_offsets(radius, dev)
         self._blur_kernel = ops.gaussian_kernel(ops.float_gaussian_ksize(sigma), sigma, dev)
         if self.want_graph:
