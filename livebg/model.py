@@ -1,8 +1,9 @@
 """The portrait segmentation network: one config dataclass and one builder.
 
 Shared by training (``training/``) and the torch/CUDA inference path
-(``livebg.segment.unet``). Needs the ``train`` or ``gpu`` extra (torch, smp, timm);
-the CPU app path uses the exported ONNX file and never imports this module.
+(``livebg.segment.unet``, whose torch path builds the U-Net with ``livebg.gpu.weights``
+instead of smp). ``build_model`` needs the ``train`` extra (torch, smp, timm); the CPU app
+path uses the exported ONNX file and never imports torch.
 """
 
 from __future__ import annotations
