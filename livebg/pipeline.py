@@ -9,8 +9,9 @@ This is the only module in livebg that starts threads:
 
 so capture, inference and output overlap. When the segmenter is the torch U-Net on CUDA the
 inference thread runs ``livebg.gpu.GpuStage`` instead, which segments, smooths and composites
-on the GPU and hands the output thread the finished frame (``Finished``) for the sinks. Each frame travels with its ``Thumbnails``, so a
-downscale both the segmenter and the compositor need (160×90 of a 720p frame) is made once.
+on the GPU and hands the output thread the finished frame (``Finished``) for the sinks.
+Each frame travels with its ``Thumbnails``, so a downscale both the segmenter and the
+compositor need (160×90 of a 720p frame) is made once.
 Hand-off between threads is a one-slot ``LatestFrameSlot``. Cameras and real-time playback use
 "latest frame wins" (stale frames are dropped, latency stays low). A file read as fast as
 possible (an ``--output`` job, a benchmark) uses blocking hand-off instead, so every input frame
