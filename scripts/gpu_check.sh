@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
        exit 2 ;;
   esac
 done
-PY=${PYTHON:-python}
+PY=${PYTHON:-$(command -v python || command -v python3)}
 # pytest and what it needs (exceptiongroup, tomli: Python 3.10 only)
 WHEELS="pytest pluggy iniconfig packaging pygments exceptiongroup tomli"
 
@@ -113,13 +113,16 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-# clips: s18 (1280x720, a real person) when carried or next to the checkout, else the sample
-CLIP="$ROOT/assets/sample.mp4"
+# clips: s18 (1280x720, a real person) when carried or next to the checkout, else the sample;
+# the clips and the app's video go to a scratch folder, only logs and pictures to DIR
+CLIP=$("$PY" -c "from livebg.cli import sample_clip; print(sample_clip())" 2>/dev/null)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 for c in "$CACHE/s18.mp4" "$ROOT/../shared/videos/s18.mp4" "$ROOT/shared/videos/s18.mp4"; do
   if [ -f "$c" ]; then CLIP="$c"; break; fi
 done
 if [ "$DEVICE" = cuda ]; then SIZES="1280x720 1920x1080"; FRAMES=600; else SIZES="320x180"; FRAMES=5; fi
-"$PY" - "$CLIP" "$OUT" $SIZES <<'EOF' 2>&1 | tee -a "$SUMMARY"
+"$PY" - "$CLIP" "$WORK" $SIZES <<'EOF' 2>&1 | tee -a "$SUMMARY"
 import sys, cv2
 clip, out, sizes = sys.argv[1], sys.argv[2], sys.argv[3:]
 cap = cv2.VideoCapture(clip)
@@ -181,7 +184,7 @@ for size in $SIZES; do
   for graph in 1 0; do
     name="bench_${size}_graph$graph"
     say "== livebg bench --device $DEVICE, $size, LIVEBG_CUDA_GRAPH=$graph (log: $name.log)"
-    LIVEBG_CUDA_GRAPH=$graph timeout 120 "$PY" -m livebg bench --input "$OUT/clip_$size.mp4" \
+    LIVEBG_CUDA_GRAPH=$graph timeout 120 "$PY" -m livebg bench --input "$WORK/clip_$size.mp4" \
       --model unet+alt --device "$DEVICE" --frames 300 --warmup 30 --json "$OUT/$name.json" \
       >"$OUT/$name.log" 2>&1
     rc=$?
@@ -193,7 +196,7 @@ done
 
 # ---------------------------------------------------------------- 5. the app writes a file
 say "== livebg --device $DEVICE --input $(basename "$CLIP") --output app.mp4 --no-window (log: app.log)"
-timeout 120 "$PY" -m livebg --device "$DEVICE" --input "$CLIP" --output "$OUT/app.mp4" \
+timeout 120 "$PY" -m livebg --device "$DEVICE" --input "$CLIP" --output "$WORK/app.mp4" \
   --no-window >"$OUT/app.log" 2>&1
 rc=$?
 tail -n 5 "$OUT/app.log" | tee -a "$SUMMARY"
@@ -204,9 +207,9 @@ if [ $rc != 0 ]; then
     result app "FAIL (exit $rc)"
   fi
 else
-  "$PY" - "$CLIP" "$OUT" <<'EOF' 2>&1 | tee -a "$SUMMARY"
+  "$PY" - "$CLIP" "$OUT" "$WORK/app.mp4" <<'EOF' 2>&1 | tee -a "$SUMMARY"
 import sys, cv2, numpy as np
-clip, out = sys.argv[1], sys.argv[2]
+clip, out, video = sys.argv[1], sys.argv[2], sys.argv[3]
 def frames(path):
     cap = cv2.VideoCapture(path)
     while True:
@@ -214,9 +217,9 @@ def frames(path):
         if not ok:
             return
         yield f
-pairs = list(zip(frames(clip), frames(f"{out}/app.mp4")))
+pairs = list(zip(frames(clip), frames(video)))
 n_in = sum(1 for _ in frames(clip))
-n_out = sum(1 for _ in frames(f"{out}/app.mp4"))
+n_out = sum(1 for _ in frames(video))
 i = min(100, len(pairs) - 1)
 a, b = pairs[i]
 changed = float((np.abs(a.astype(int) - b).max(axis=2) > 12).mean())

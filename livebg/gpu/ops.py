@@ -126,8 +126,8 @@ def gaussian_blur(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     c = image.shape[1]
     k = kernel.numel()
     x = _reflect(image, k // 2, k // 2)
-    x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
-    return F.conv2d(x, kernel.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+    x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(c, 1, 1, k).contiguous(), groups=c)
+    return F.conv2d(x, kernel.view(1, 1, k, 1).expand(c, 1, k, 1).contiguous(), groups=c)
 
 
 def ellipse_offsets(radius: int, device: torch.device) -> torch.Tensor:
