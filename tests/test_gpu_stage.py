@@ -220,6 +220,33 @@ def test_stage_frames_match_cpu_path(device, frames, mode, background, mirror, t
 
 
 @needs_weights
+def test_live_setting_changes_keep_the_state(frames):
+    """The GUI's setters between frames (background, feather, mirror, smoothing strength):
+    the stage prepares again but keeps its smoothing and +alt state, so it goes on giving
+    the CPU path's frames."""
+    from livebg.composite import Compositor
+    from livebg.gpu.stage import GpuStage, read_settings
+    from livebg.resize import Thumbnails
+    from livebg.smooth import MaskSmoother
+
+    segmenter, compositor, smoother = cpu_path("+alt"), Compositor("blur"), MaskSmoother()
+    stage = GpuStage(torch_unet("cpu"), "+alt")
+    changes = [lambda: None, lambda: compositor.set_background("#0047bb"),
+               lambda: compositor.set_feather(0), lambda: (compositor.set_mirror(True),
+                                                           smoother.set(strength=0.4))]
+    for frame, change in zip(frames, changes):
+        change()
+        thumbnails = Thumbnails(frame)
+        want = compositor.apply(frame, smoother.update(segmenter.infer(frame, thumbnails)),
+                                thumbnails)
+        got = stage.process(frame, *read_settings(compositor, smoother, False,
+                                                  frame.shape[1::-1]))
+        diff = np.abs(got.astype(np.int16) - want)
+        assert diff.mean() < 0.2 and diff.max() <= 8, (diff.mean(), diff.max())
+    assert np.all(got[5, -5] == (187, 71, 0))  # the colour, in a corner far from the person
+
+
+@needs_weights
 @pytest.mark.parametrize("device", DEVICES)
 def test_stage_masks_match_cpu_path(device, frames):
     """--mask-only: the smoothed +alt mask at the frame's size, both paths."""
