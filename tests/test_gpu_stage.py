@@ -170,7 +170,8 @@ def test_smp_free_network_is_smps():
 
 # ------------------------------------------------------------------ the stage vs the CPU path
 CASES = [("", "blur", False), ("+alt", "blur", False), ("+tta", "#00b140", True),
-         ("+alt", "image", False), ("", "transparent", False), ("", "none", True)]
+         ("+alt", "image", False), ("", "transparent", False), ("", "none", True),
+         ("", "video", False)]
 
 
 def background_image(folder: Path) -> str:
@@ -197,15 +198,21 @@ def test_stage_frames_match_cpu_path(device, frames, mode, background, mirror, t
     from livebg.smooth import MaskSmoother
 
     segmenter = cpu_path(mode)
-    compositor = Compositor(background_image(tmp_path) if background == "image" else background,
-                            mirror=mirror)
+    if background == "image":
+        background = background_image(tmp_path)
+    elif background == "video":  # a looping clip of another size: cover-cropped every frame
+        from conftest import write_clip
+
+        background = str(write_clip(tmp_path / "background.mp4", frames=3))
+    # one each: a video background hands each compositor its own next frame
+    compositor, gpu_compositor = (Compositor(background, mirror=mirror) for _ in range(2))
     smoother = MaskSmoother()
     stage = GpuStage(torch_unet(device), mode, getattr(segmenter, "params", None))
     for frame in frames:
         thumbnails = Thumbnails(frame)
         want = compositor.apply(frame, smoother.update(segmenter.infer(frame, thumbnails)),
                                 thumbnails)
-        settings, picture = read_settings(compositor, smoother, False, frame.shape[1::-1])
+        settings, picture = read_settings(gpu_compositor, smoother, False, frame.shape[1::-1])
         got = stage.process(frame, settings, picture)
         assert got.shape == want.shape and got.dtype == np.uint8
         diff = np.abs(got.astype(np.int16) - want)
@@ -262,6 +269,34 @@ def test_stage_masks_match_cpu_path(device, frames):
         diff = np.abs(got.astype(np.int16) - want) / 255
         assert diff.mean() < 0.01 and ((got > 127) != (want > 127)).mean() < 0.005
         assert 0.1 < (got > 127).mean() < 0.9  # a person, not an empty or full mask
+
+
+def test_stage_with_a_strided_network_without_refinement():
+    """A network whose output is half the input's size (``refine: none``, output stride 2):
+    the stage's crop and the +alt grey at the mask's size follow the letterbox, as the
+    numpy path's ``Letterbox`` does."""
+    from types import SimpleNamespace
+
+    from livebg.gpu.stage import GpuStage, Settings
+    from livebg.gpu.weights import InferenceUnet
+    from livebg.model import ModelConfig, deployable
+    from livebg.pipeline import mask_to_bgr
+    from livebg.segment.unet import letterbox_for
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(encoder_depth=4, output_stride=2, decoder_block="separable",
+                      decoder_channels=[32, 16, 16, 16])
+    model = deployable(InferenceUnet(cfg), cfg).eval()
+    unet = SimpleNamespace(device="cpu", geometry=letterbox_for(cfg, 160), model=model)
+    frame = clip_frames(1, (641, 359))[0]  # odd sizes: padding on both sides, uneven
+    geometry = letterbox_for(cfg, 160)
+    with torch.no_grad():
+        prob = model(torch.from_numpy(geometry.prepare(frame)[None]).float())[0, 0].numpy()
+    want = mask_to_bgr(geometry.crop(prob), frame.shape[1::-1])
+    for mode in ("", "+alt"):
+        got = GpuStage(unet, mode).process(frame, Settings(kind="mask"))
+        assert got.shape == want.shape
+        assert np.abs(got.astype(np.int16) - want).mean() < 1.0
 
 
 # ------------------------------------------------------------------ CUDA graphs
