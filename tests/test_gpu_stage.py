@@ -26,7 +26,7 @@ needs_weights = pytest.mark.skipif(default_weights("safetensors") is None
                                    or default_weights() is None, reason="no shipped weights")
 
 
-def clip_frames(count: int = 4, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
+def clip_frames(count: int = 3, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
     """Consecutive frames of s18 (a real person) when ../shared is there, else of the bundled
     sample; at ``size`` so that the CPU runs stay short."""
     cap = cv2.VideoCapture(str(S18 if S18.is_file() else sample_clip()))
@@ -227,7 +227,7 @@ def test_stage_frames_match_cpu_path(device, frames, mode, background, mirror, t
 
 
 @needs_weights
-def test_live_setting_changes_keep_the_state(frames):
+def test_live_setting_changes_keep_the_state():
     """The GUI's setters between frames (background, feather, mirror, smoothing strength):
     the stage prepares again but keeps its smoothing and +alt state, so it goes on giving
     the CPU path's frames."""
@@ -241,7 +241,7 @@ def test_live_setting_changes_keep_the_state(frames):
     changes = [lambda: None, lambda: compositor.set_background("#0047bb"),
                lambda: compositor.set_feather(0), lambda: (compositor.set_mirror(True),
                                                            smoother.set(strength=0.4))]
-    for frame, change in zip(frames, changes):
+    for frame, change in zip(clip_frames(4), changes, strict=True):
         change()
         thumbnails = Thumbnails(frame)
         want = compositor.apply(frame, smoother.update(segmenter.infer(frame, thumbnails)),
