@@ -5,8 +5,10 @@
 #
 #   1. On a machine with internet (the dev box), once, from the repo root:
 #          bash scripts/gpu_check.sh --fetch
-#      puts into .gpu_check/ (git-ignored, ~2 MB): wheels of the pure-Python packages a GPU
-#      box may lack (pytest and its dependencies) and ../shared/videos/s18.mp4 when present.
+#      puts into .gpu_check/ (git-ignored, ~37 MB): wheels of the packages a GPU box may lack
+#      (pytest and its pure-Python dependencies; PyAV, which the file sink encodes with: an
+#      abi3 wheel for CPython >= 3.11 on manylinux_2_28 x86-64, AV_PYTHON=3.10 for another)
+#      and ../shared/videos/s18.mp4 when present.
 #      The GPU path needs neither segmentation-models-pytorch nor safetensors (livebg/gpu/
 #      weights.py rebuilds the network and reads the file itself), nor PyQt6, pyvirtualcam
 #      or mediapipe.
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --device) DEVICE="$2"; shift 2 ;;
     --fetch) FETCH=1; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -u/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "gpu_check: unknown argument $1 (use --fetch, --out DIR, --device cpu|cuda)" >&2
        exit 2 ;;
   esac
@@ -48,6 +50,8 @@ if [ "$FETCH" = 1 ]; then
   # pure-Python wheels only: they install on whatever Python the GPU box has
   "$PY" -m pip download --only-binary=:all: --no-deps --python-version 3.10 -d "$CACHE/wheels" \
     $WHEELS || exit 1
+  "$PY" -m pip download --only-binary=:all: --no-deps --python-version "${AV_PYTHON:-3.11}" \
+    --platform manylinux_2_28_x86_64 -d "$CACHE/wheels" "av>=14" || exit 1
   if [ -f "$ROOT/../shared/videos/s18.mp4" ]; then cp "$ROOT/../shared/videos/s18.mp4" "$CACHE/"; fi
   du -sh "$CACHE"; ls "$CACHE" "$CACHE/wheels"
   echo "gpu_check: fetched; carry .gpu_check to the GPU machine and run: bash scripts/gpu_check.sh --out DIR"
@@ -99,14 +103,17 @@ fi
 # ---------------------------------------------------------------- 1. what is missing
 missing=$("$PY" -c "
 import importlib.util as u
-print(' '.join(m for m in ('pytest', 'pluggy', 'iniconfig', 'packaging', 'pygments')
+print(' '.join(m for m in ('pytest', 'pluggy', 'iniconfig', 'packaging', 'pygments', 'av')
                if u.find_spec(m) is None))")
 if [ -n "$missing" ]; then
   if [ -d "$CACHE/wheels" ]; then
     say "== installing from .gpu_check/wheels into .gpu_check/site: $missing"
-    "$PY" -m pip install --no-index --no-deps --find-links "$CACHE/wheels" --target "$CACHE/site" \
-      $WHEELS >"$OUT/install.log" 2>&1 \
-      || say "   (pip failed: see install.log)"
+    install() {
+      "$PY" -m pip install --no-index --no-deps --find-links "$CACHE/wheels" \
+        --target "$CACHE/site" "$@" >>"$OUT/install.log" 2>&1 || say "   (pip could not install $*: see install.log)"
+    }
+    case " $missing " in *" av "*) install av ;; esac
+    [ "$missing" = av ] || install $WHEELS
     export PYTHONPATH="$PYTHONPATH:$CACHE/site"
   else
     say "== missing: $missing, and no .gpu_check/wheels (run --fetch on a machine with internet)"
