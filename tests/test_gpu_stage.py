@@ -369,6 +369,17 @@ def test_pipeline_runs_the_gpu_stage(device, tmp_path):
         assert np.abs(a.astype(np.int16) - b).mean() < 0.6
 
 
+def test_bad_precision_names_the_setting(monkeypatch):
+    from livebg.errors import LivebgError
+    from livebg.gpu.stage import GpuStage
+
+    if default_weights("safetensors") is None:
+        pytest.skip("no unet.safetensors")
+    monkeypatch.setenv("LIVEBG_GPU_PRECISION", "fp64")
+    with pytest.raises(LivebgError, match="LIVEBG_GPU_PRECISION.*fp16 or fp32"):
+        GpuStage(torch_unet("cpu"))
+
+
 def test_cpu_app_never_imports_torch(tmp_path):
     """A CPU run of the pipeline (U-Net on ONNX Runtime) keeps torch out of the process."""
     code = (

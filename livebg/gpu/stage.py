@@ -115,7 +115,10 @@ class GpuStage:
         precision = precision or os.environ.get("LIVEBG_GPU_PRECISION") or (
             "fp16" if cuda else "fp32")
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be fp16 or fp32, not {precision!r}")
+            from livebg.errors import LivebgError
+
+            raise LivebgError(f"GPU precision {precision!r} (LIVEBG_GPU_PRECISION): use fp16 "
+                              "or fp32")
         if graph is None:
             graph = os.environ.get("LIVEBG_CUDA_GRAPH", "1") != "0"
         self.unet, self.mode, self.precision = unet, mode, precision
