@@ -163,5 +163,17 @@ def load_network(path: Path) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
 def network_from(cfg: ModelConfig, state: dict[str, torch.Tensor]) -> nn.Module:
     """The network of ``cfg`` holding ``state`` (fp16 tensors become fp32), in eval mode."""
     net = build_network(cfg)
+    _keep_stored_encoder_blocks(net, state)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return net.eval()
+
+
+def _keep_stored_encoder_blocks(net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Cut the timm encoder to the blocks the file has, should this timm build more than
+    ``_drop_unused_encoder_blocks`` removed (it reads a timm attribute that may change)."""
+    prefix = "encoder.model.blocks."
+    stored = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+    features = getattr(getattr(net, "encoder", None), "model", None)
+    blocks = getattr(features, "blocks", None)
+    if stored and blocks is not None and len(blocks) > max(stored) + 1:
+        features.blocks = blocks[: max(stored) + 1]
