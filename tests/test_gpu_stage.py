@@ -380,8 +380,9 @@ def test_bad_precision_names_the_setting(monkeypatch):
         GpuStage(torch_unet("cpu"))
 
 
-def test_cpu_app_never_imports_torch(tmp_path):
-    """A CPU run of the pipeline (U-Net on ONNX Runtime) keeps torch out of the process."""
+def test_cpu_pipeline_never_imports_torch(tmp_path):
+    """The pipeline's per-frame question "is there a GPU stage for this segmenter?" is
+    answered without torch on the CPU path (the CLI's start-up: test_app_info.py)."""
     code = (
         "import sys\n"
         "from livebg.pipeline import Pipeline, PipelineConfig\n"
