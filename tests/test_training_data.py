@@ -220,3 +220,33 @@ def test_evaluate_scores_each_set_and_splits_single_from_group_photos(tmp_path, 
     assert results["n"] == 7
     table = evaluate.format_table({"left": results})
     assert table.count("| left |") == 4 and "(2+ people)" in table
+
+
+def test_flicker_compares_a_portrait_clip_in_its_own_orientation():
+    from training.flicker import common_size
+
+    assert common_size(np.zeros((720, 1280, 3), np.uint8)) == (256, 144)
+    assert common_size(np.zeros((1280, 720, 3), np.uint8)) == (144, 256)
+
+
+def test_photos_get_the_long_side_of_the_file_and_video_its_width(tmp_path):
+    """An exported file's ``photo_long_side`` sizes photos (a portrait photo by its height,
+    a group photo by its width); video keeps ``input_width``; an explicit width wins."""
+    from livebg.segment.unet import OnnxUNet
+
+    data = make_people(tmp_path / "people", n=2)
+    train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1",
+                "--batch-size", "2", "--height", "64", "--width", "64", "--workers", "0",
+                "--no-progress", "--no-pretrained", "--cache-long-side", "128"])
+    from training import export
+
+    export.main([str(tmp_path / "run" / "last.pt"), "--out", str(tmp_path / "a"),
+                 "--input-width", "64", "--photo-long-side", "128"])
+    path = tmp_path / "a" / "unet.onnx"
+    landscape, portrait = np.zeros((300, 400, 3), np.uint8), np.zeros((400, 300, 3), np.uint8)
+    photos, video = OnnxUNet(path, photos=True), OnnxUNet(path)
+    assert photos.infer(landscape).shape == (96, 128)  # the input's size (stride-1 output)
+    assert photos.infer(portrait).shape == (128, 96)  # the long side is the height
+    assert video.infer(portrait).shape == (85, 64)  # 64 wide, whatever the orientation
+    assert photos.predict(portrait).shape == (400, 300)
+    assert OnnxUNet(path, photos=True, input_width=64).infer(portrait).shape == (85, 64)

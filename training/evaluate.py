@@ -79,17 +79,17 @@ def open_model(spec: str, input_width: int | None, refine: str | None = None,
                photos: bool = False) -> SegmenterBase:
     """A model by name: a ``.pt`` checkpoint, an ``.onnx`` file, ``mediapipe`` or
     ``mediapipe-general``; ``+tta`` or ``+alt`` at the end averages it with the mirrored
-    image (``livebg.segment.mirror``). ``input_width`` None: an ONNX file's own width for
-    ``photos`` or for video (a checkpoint: 320 or 160, as the shipped files)."""
+    image (``livebg.segment.mirror``). ``input_width`` None: an ONNX file's own size for
+    ``photos`` or for video (a checkpoint: 160 wide, as the shipped file for video)."""
     base, mirror = split_mirror(spec)
     if input_width is None and base.endswith(".pt"):
-        input_width = CHECKPOINT_PHOTO_WIDTH if photos else CHECKPOINT_LIVE_WIDTH
+        input_width = CHECKPOINT_WIDTH
     model = _open_base_model(base, input_width, refine, photos)
     model.name = Path(base).stem if base.endswith((".pt", ".onnx")) else base
     return with_mirror(model, mirror)
 
 
-CHECKPOINT_LIVE_WIDTH, CHECKPOINT_PHOTO_WIDTH = 160, 320  # as the shipped unet.onnx
+CHECKPOINT_WIDTH = 160  # as the shipped unet.onnx for video
 
 
 def _open_base_model(spec: str, input_width: int | None, refine: str | None,
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", nargs="+", required=True, help="roots holding images/ + masks/")
     p.add_argument("--input-width", type=int, default=None,
                    help="U-Net input width (aspect kept, padded to the network's stride; "
-                        "default: the ONNX file's own, photo_input_width for the photo path, "
+                        "default: the ONNX file's own, photo_long_side for the photo path, "
                         "input_width with --live)")
     p.add_argument("--limit", type=int, default=0, help="first N pairs only (0 = all)")
     p.add_argument("--worst", type=Path, default=None, help="write overlays of the worst cases")

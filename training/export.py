@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--name", default="unet")
     p.add_argument("--input-width", type=int, default=224,
                    help="default inference width stored in the files (height follows aspect)")
-    p.add_argument("--photo-input-width", type=int, default=0,
-                   help="inference width for photos, stored as photo_input_width (0 = the "
-                        "same as --input-width): photos have no frame rate to keep, and people "
-                        "far from the camera need the pixels")
+    p.add_argument("--photo-long-side", type=int, default=0,
+                   help="photos: the network input's long side, stored as photo_long_side (0 = "
+                        "none: photos get --input-width too); photos have no frame rate to "
+                        "keep, and people far from the camera need the pixels")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="max |ORT - torch| probability difference of the fp32 graph")
     p.add_argument("--fp32", action="store_true",
@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"epoch": str(ckpt.get("epoch")), "best_val_miou": f"{ckpt.get('best_miou', 0):.3f}"}
-    if args.photo_input_width:
-        meta["photo_input_width"] = str(args.photo_input_width)
+    if args.photo_long_side:
+        meta["photo_long_side"] = str(args.photo_long_side)
     wrapped = deployable(model, cfg)
     onnx_path, st_path = out / f"{args.name}.onnx", out / f"{args.name}.safetensors"
     export_onnx(wrapped, onnx_path, cfg, args.input_width, meta)

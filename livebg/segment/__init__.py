@@ -77,7 +77,7 @@ def resolve_auto() -> str:
 def load_segmenter(name: str = "auto", device: str = "auto",
                    weights: str | None = None, photos: bool = False) -> Segmenter:
     """The segmenter ``name`` on ``device``; ``photos``: sized for photos rather than live
-    video (the U-Net's ``photo_input_width``: more pixels, as no frame rate is at stake)."""
+    video (the U-Net's ``photo_long_side``: more pixels, as no frame rate is at stake)."""
     name, device = name.lower(), device.lower()
     if device not in DEVICES:
         raise LivebgError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")

@@ -25,16 +25,20 @@ DEFAULT_INPUT_WIDTH = 224
 EXPORT_HINT = "re-create it with `python -m training.export CHECKPOINT` or reinstall livebg"
 
 
-def network_width(meta: dict[str, str], input_width: int | None, photos: bool) -> int:
-    """The network's input width: the one asked for, else ``LIVEBG_INPUT_WIDTH``, else the
-    file's own — ``photo_input_width`` for photos (a photo is no frame of a live stream: it
-    can spend 4× the pixels on people far from the camera), ``input_width`` for video."""
+def network_size(meta: dict[str, str], input_width: int | None,
+                 photos: bool) -> tuple[int, bool]:
+    """(size, is_long_side) of the network's input: the width asked for, else
+    ``LIVEBG_INPUT_WIDTH``, else the file's own. For photos that is ``photo_long_side``, the
+    long side (a photo is no frame of a live stream: a group photo can spend the pixels on
+    people far from the camera, while a portrait photo stays at the scale portraits were
+    trained at); for video, and for files without it, ``input_width``."""
     if input_width:
-        return input_width
+        return input_width, False
     if env := int(os.environ.get("LIVEBG_INPUT_WIDTH", 0)):
-        return env
-    live = int(meta.get("input_width", DEFAULT_INPUT_WIDTH))
-    return int(meta.get("photo_input_width", live)) if photos else live
+        return env, False
+    if photos and "photo_long_side" in meta:
+        return int(meta["photo_long_side"]), True
+    return int(meta.get("input_width", DEFAULT_INPUT_WIDTH)), False
 
 
 def default_weights(kind: str = "onnx") -> Path | None:
@@ -50,8 +54,10 @@ class Letterbox:
     than ``MAX_INPUT_ASPECT`` times taller than wide is scaled to that height instead (a
     4×2000 strip: 2×896, not 224×112000)."""
 
-    def __init__(self, width: int, multiple: int = 32, output_stride: int = 1) -> None:
+    def __init__(self, width: int, multiple: int = 32, output_stride: int = 1,
+                 long_side: bool = False) -> None:
         self.width, self.multiple, self.output_stride = width, multiple, output_stride
+        self.long_side = long_side  # ``width`` is the long side: a tall frame gets it as height
         self._key = None
         self.scaled, self.pad = (width, width), (0, 0, 0, 0)
 
@@ -61,7 +67,9 @@ class Letterbox:
             return
         h, w = key
         scaled_w = self.width
-        scaled_h = max(1, round(self.width * h / w))
+        if self.long_side and h > w:
+            scaled_w = max(1, round(self.width * w / h))
+        scaled_h = max(1, round(scaled_w * h / w))
         tallest = round(self.width * MAX_INPUT_ASPECT)
         if scaled_h > tallest:
             scaled_w, scaled_h = max(1, round(tallest * w / h)), tallest
@@ -100,8 +108,8 @@ class Letterbox:
         return mask[top // s : (top + h + s - 1) // s, left // s : (left + w + s - 1) // s]
 
 
-def letterbox_for(cfg: ModelConfig, width: int) -> Letterbox:
-    return Letterbox(width, cfg.input_multiple, cfg.deployed_stride)
+def letterbox_for(cfg: ModelConfig, width: int, long_side: bool = False) -> Letterbox:
+    return Letterbox(width, cfg.input_multiple, cfg.deployed_stride, long_side)
 
 
 class OnnxUNet(SegmenterBase):
@@ -128,7 +136,7 @@ class OnnxUNet(SegmenterBase):
         check_onnx_io(path, self._session)
         meta = self._session.get_modelmeta().custom_metadata_map
         self.config, cfg = read_metadata(path, meta)
-        self._geometry = letterbox_for(cfg, network_width(meta, input_width, photos))
+        self._geometry = letterbox_for(cfg, *network_size(meta, input_width, photos))
         self._input = self._session.get_inputs()[0].name
 
     @property
@@ -190,7 +198,7 @@ class TorchUNet(SegmenterBase):
             raise bad_weights(path, short_reason(exc)) from exc
         self._torch, self.device, self.config = torch, device, cfg
         self.model = deployable(net, cfg).half().to(device)
-        self._geometry = letterbox_for(cfg, network_width(meta, input_width, photos))
+        self._geometry = letterbox_for(cfg, *network_size(meta, input_width, photos))
 
     @property
     def geometry(self) -> Letterbox:
@@ -266,7 +274,7 @@ def read_metadata(path: Path, meta: dict[str, str]) -> tuple[dict, ModelConfig]:
         if not isinstance(config, dict):
             raise TypeError("not a JSON object")
         cfg = ModelConfig.from_dict(config)
-        widths = [int(meta[k]) for k in ("input_width", "photo_input_width") if k in meta]
+        widths = [int(meta[k]) for k in ("input_width", "photo_long_side") if k in meta]
     except (ValueError, TypeError) as exc:
         raise bad_weights(path, f"broken metadata ({short_reason(exc, 80)})") from None
     if any(not 16 <= w <= 4096 for w in widths):
