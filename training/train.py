@@ -249,7 +249,14 @@ def plot_curves(history: list[dict], path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(epochs, [h["train_loss"] for h in history], marker="o")
     ax1.set(title="training loss", xlabel="epoch", ylabel="BCE(edge-weighted) + IoU loss")
-    if any("val_miou" in h for h in history):
+    sets = list(dict.fromkeys(k for h in history for k in h.get("val_sets", {})))
+    if sets:  # several validation sets: each one's mIoU, the mean chooses the best epoch
+        for root in sets:
+            ax2.plot(epochs, [h.get("val_sets", {}).get(root, {}).get("miou", np.nan)
+                              for h in history], marker="o", label=f"{root} mIoU")
+        ax2.plot(epochs, [h.get("val_miou", np.nan) for h in history], "k--", label="mean")
+        ax2.legend(fontsize=7)
+    elif any("val_miou" in h for h in history):
         ax2.plot(epochs, [h.get("val_miou", np.nan) for h in history], marker="o", label="mIoU")
         ax2.plot(epochs, [h.get("val_boundary_f", np.nan) for h in history], marker="s",
                  label="boundary F")
