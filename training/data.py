@@ -73,11 +73,11 @@ def load_soft_pair(pair: Pair, long_side: int | None = None,
     """RGB uint8 image, target as uint8 0..255 and the per-pixel weight (uint8, 255 =
     counts fully) from a ``weights/`` file beside ``masks/``. Without one the mask is a hard
     label: binarised to 0/255 and the weight is None (every pixel counts)."""
-    image, mask = _read_resized(pair, long_side)
     weight_path = pair.mask.parent.parent / "weights" / pair.mask.name
     if not weight_path.is_file():
-        threshold = 127 if mask.max() > 1 else 0
-        return image, np.where(mask > threshold, 255, 0).astype(np.uint8), None
+        image, mask = load_pair(pair, long_side)
+        return image, mask * 255, None
+    image, mask = _read_resized(pair, long_side)
     weight = cv2.imread(str(weight_path), cv2.IMREAD_GRAYSCALE)
     if weight is None:
         raise PairError(f"unreadable weight map {weight_path}")

@@ -301,6 +301,7 @@ def main(argv: list[str] | None = None) -> dict:
         weights.append(weight)
     if not sources:
         raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
+    labelled_size = sum(len(s) for s in sources)  # composites have no size of their own
     if args.composites:
         people = [p for source in sources for p in source.hard_masks()]
         sources.append(CompositeDataset(people, backgrounds, augment,
@@ -309,9 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
         weights.append(args.composites)
     train_set = ConcatDataset(sources)
     sampler = MixedSampler([len(s) for s in sources], weights,
-                           args.epoch_size or sum(len(s) for s in sources if
-                                                  not isinstance(s, CompositeDataset)),
-                           seed=args.seed)
+                           args.epoch_size or labelled_size, seed=args.seed)
     print("training mix: " + ", ".join(f"{n} ({len(s)} samples, weight {w:g})"
                                        for n, s, w in zip(names, sources, weights)))
     train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
