@@ -269,7 +269,7 @@ def check_qt() -> list[Check]:
         return [Check("Qt window", False, "PyQt6 not installed", "pip install 'PyQt6>=6.5'")]
     from PyQt6.QtCore import PYQT_VERSION_STR, QLibraryInfo
 
-    from livebg.cli import display_available
+    from livebg.cli_checks import display_available
 
     plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
     have = sorted(p.name.split(".")[0].removeprefix("libq") for p in plugins.glob("*q*"))

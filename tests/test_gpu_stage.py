@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livebg.cli import sample_clip
+from livebg.assets import sample_clip
 from livebg.segment import cuda_available
 from livebg.segment.unet import default_weights
 

@@ -124,7 +124,7 @@ def verdict(rows: list[Row], mask_diff: float) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from livebg.cli import sample_clip
+    from livebg.assets import sample_clip
 
     p = argparse.ArgumentParser(prog="python -m livebg.gpu.bench", description=__doc__.split(
         "\n\n")[0])
