@@ -16,7 +16,15 @@ pytest.importorskip("albumentations")
 
 from livebg.segment import SegmenterBase  # noqa: E402
 from training import evaluate, pseudolabel, train  # noqa: E402
-from training.composite import Cutout, compose, cutouts_from, paste, recolour_person  # noqa: E402
+from training.composite import (  # noqa: E402
+    Cutout,
+    add_objects,
+    compose,
+    cutouts_from,
+    object_shape,
+    paste,
+    recolour_person,
+)
 from training.data import (  # noqa: E402
     CompositeDataset,
     MixedSampler,
@@ -24,9 +32,15 @@ from training.data import (  # noqa: E402
     PortraitDataset,
     eval_resize,
     find_pairs,
+    object_textures,
     parse_weighted,
 )
-from training.losses import segmentation_loss  # noqa: E402
+from training.losses import (  # noqa: E402
+    next_frame,
+    segmentation_loss,
+    shifted,
+    stability_loss,
+)
 from training.metrics import people_in  # noqa: E402
 
 
@@ -155,6 +169,68 @@ def test_recolour_changes_only_the_person():
     assert np.abs(out[20:44, 20:44].astype(int) - image[20:44, 20:44]).mean() > 3
 
 
+def test_objects_beside_a_person_leave_the_person_and_objects_in_front_hide_it():
+    image = np.full((120, 160, 3), 90, np.uint8)
+    target = np.zeros((120, 160), np.uint8)
+    cv2.ellipse(target, (80, 120), (40, 70), 0, 0, 360, 255, -1)
+    target[40:60, 60:100][target[40:60, 60:100] == 0] = 100  # an unsure pseudo-label rim
+    weight = np.full_like(target, 255)
+    textures = [np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)]
+    changed_person = hidden = 0
+    for seed in range(40):
+        out, new_target, new_weight = add_objects(image, target, weight, textures,
+                                                  np.random.default_rng(seed), count=2)
+        painted = (out != image).any(2)
+        assert painted.any() and (new_target[painted] == 0).all()  # objects are background
+        assert (new_weight[painted] == 255).all()
+        assert (new_target[~painted] == target[~painted]).all()  # nothing else relabelled
+        assert not (painted & (target > 0) & (target <= 127)).any() or (
+            painted & (target > 127)).any()  # an unsure rim is only covered from the front
+        hidden += int((painted & (target > 127)).any())
+        changed_person += int((new_target < target).any())
+        assert (image == 90).all() and target.max() == 255  # inputs untouched
+    assert 0 < hidden < 40  # some in front, most behind
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_object_shapes_fill_part_of_their_box(seed):
+    shape = object_shape(40, 30, np.random.default_rng(seed))
+    assert shape.shape == (30, 40) and set(np.unique(shape)) <= {0, 1}
+    assert 0.05 < shape.mean() <= 1.0
+
+
+def test_object_textures_are_person_free_crops_and_backgrounds(tmp_path):
+    data = PortraitDataset(find_pairs([make_people(tmp_path / "people")]), eval_resize(96, 128),
+                           progress=False)
+    wide = np.full((100, 400, 3), 200, np.uint8)  # a person at the left, room beside them
+    person = np.zeros((100, 400), np.uint8)
+    person[20:, :60] = 1
+    wide[person > 0] = (60, 140, 210)
+    background = np.zeros((50, 60, 3), np.uint8)
+    textures = object_textures([background], [(wide, person)] * 4, count=4)
+    assert textures[0] is background and len(textures) == 5
+    assert all((t == 200).all() for t in textures[1:])  # no person colour in a crop
+    data.objects, data.textures = 1.0, textures
+    image, target, weight = data[0]
+    assert image.shape == (3, 96, 128) and target.shape == weight.shape == (1, 96, 128)
+
+
+def test_stability_loss_is_zero_for_masks_that_move_with_the_frame_only():
+    import torch
+
+    logits = torch.zeros(2, 1, 32, 32)
+    logits[:, :, 8:24, 10:20] = 6.0  # a person, sure of itself
+    moved = shifted(logits, 2, -2)
+    assert moved[0, 0, 6, 12] == 6.0 and moved[0, 0, 6, 10] == 0.0  # right 2, up 2
+    assert stability_loss(logits, moved, 2, -2) == 0  # followed the move exactly
+    assert stability_loss(logits, logits, 2, -2) > 0.01  # stayed put: flicker at the edge
+    images = torch.full((3, 3, 32, 32), 100, dtype=torch.uint8)
+    frames, dx, dy = next_frame(images, torch.Generator().manual_seed(0))
+    assert frames.dtype == torch.uint8 and frames.shape == images.shape
+    assert dx % 2 == 0 and dy % 2 == 0 and abs(dx) <= 4 and abs(dy) <= 4
+    assert 0 < (frames.float() - 100).abs().mean() < 15  # noise and exposure, no more
+
+
 def test_mixed_sampler_draws_by_weight_and_counts_the_mix():
     sampler = MixedSampler([10, 1000, 5], [1.0, 1.0, 2.0], epoch_size=4000, seed=0)
     indices = list(sampler)
@@ -191,7 +267,8 @@ def test_train_one_epoch_with_a_pseudolabelled_root_and_composites(tmp_path):
                            pseudo, every=3, per_clip=1, progress=False)
     out = tmp_path / "run"
     result = train.main(["--data", f"{people}=1", f"{pseudo}=2", "--composites", "1",
-                         "--recolour", "0.5", "--epoch-size", "12",
+                         "--recolour", "0.5", "--objects", "0.5", "--stability", "0.5",
+                         "--epoch-size", "12",
                          "--val", str(people), str(pseudo), "--out", str(out), "--epochs", "1",
                          "--batch-size", "4", "--height", "64", "--width", "64",
                          "--workers", "0", "--warmup-steps", "1", "--no-progress",

@@ -19,7 +19,14 @@ import numpy as np
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
-from training.composite import Cutout, background_crops, compose, cutouts_from, recolour_person
+from training.composite import (
+    Cutout,
+    add_objects,
+    background_crops,
+    compose,
+    cutouts_from,
+    recolour_person,
+)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -150,12 +157,16 @@ class PortraitDataset(Dataset):
     """All pairs decoded once into RAM at ``cache_long_side`` (2293 pairs ≈ 0.6 GB at 384),
     so epochs cost augmentation only, not JPEG decoding. Soft masks and ``weights/`` maps
     (pseudo-labels) are kept as they are; hard masks get weight 1. ``recolour``: the
-    probability of a colour change inside the person (``recolour_person``)."""
+    probability of a colour change inside the person (``recolour_person``); ``objects``:
+    the probability of 1–2 made objects beside or in front of the person
+    (``add_objects``), cut from ``textures``."""
 
     def __init__(self, pairs: list[Pair], transform: A.Compose, cache_long_side: int = 384,
                  backgrounds: list[np.ndarray] | None = None, paste_prob: float = 0.0,
-                 progress: bool = True, recolour: float = 0.0):
+                 progress: bool = True, recolour: float = 0.0, objects: float = 0.0,
+                 textures: list[np.ndarray] | None = None):
         self.transform = transform
+        self.objects, self.textures = objects, textures or []
         self.backgrounds = backgrounds or []
         self.paste_prob = paste_prob if self.backgrounds else 0.0
         self.recolour = recolour
@@ -182,7 +193,17 @@ class PortraitDataset(Dataset):
             image = paste_on_background(image, hard, bg)
         if self.recolour and np.random.rand() < self.recolour:
             image = recolour_person(image, hard, np.random.default_rng(np.random.randint(2**31)))
+        image, mask, weight = with_objects(image, mask, weight, self.objects, self.textures)
         return to_tensors(self.transform(image=image, mask=mask, weight=weight))
+
+
+def with_objects(image: np.ndarray, mask: np.ndarray, weight: np.ndarray, odds: float,
+                 textures: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``add_objects`` (1 or 2) with probability ``odds``, else the sample unchanged."""
+    if not odds or np.random.rand() >= odds:
+        return image, mask, weight
+    rng = np.random.default_rng(np.random.randint(2**31))
+    return add_objects(image, mask, weight, textures, rng, count=int(rng.integers(1, 3)))
 
 
 def to_tensors(sample: dict):
@@ -204,13 +225,15 @@ class CompositeDataset(Dataset):
     def __init__(self, people: list[tuple[np.ndarray, np.ndarray]],
                  backgrounds: list[np.ndarray], transform: A.Compose, length: int = 1000,
                  size: tuple[int, int] = (384, 288), max_people: int = 4,
-                 recolour: float = 0.7):
+                 recolour: float = 0.7, objects: float = 0.0,
+                 textures: list[np.ndarray] | None = None):
         self.cutouts: list[Cutout] = [c for img, m in people for c in cutouts_from(img, m)]
         if not self.cutouts:
             raise PairError("no person large enough to cut out for composites")
         self.people, self.backgrounds = people, backgrounds
         self.transform, self.length, self.size = transform, length, size
         self.max_people, self.recolour = max_people, recolour
+        self.objects, self.textures = objects, textures or []
 
     def __len__(self) -> int:
         return self.length
@@ -244,7 +267,9 @@ class CompositeDataset(Dataset):
     def __getitem__(self, index: int):
         image, mask = self.sample(np.random.default_rng(np.random.randint(2**31)))
         mask = mask * 255
-        return to_tensors(self.transform(image=image, mask=mask, weight=np.full_like(mask, 255)))
+        image, mask, weight = with_objects(image, mask, np.full_like(mask, 255), self.objects,
+                                           self.textures)
+        return to_tensors(self.transform(image=image, mask=mask, weight=weight))
 
 
 def _people_odds(most: int) -> np.ndarray:
@@ -290,6 +315,19 @@ def parse_weighted(spec: str) -> tuple[str, float]:
     if not np.isfinite(value) or value < 0:
         raise PairError(f"{spec!r}: the weight must be a finite number >= 0")
     return root, value
+
+
+def object_textures(backgrounds: list[np.ndarray], people: list[tuple[np.ndarray, np.ndarray]],
+                    count: int = 300, seed: int = 0) -> list[np.ndarray]:
+    """What made objects are cut from: the background photos and up to ``count``
+    person-free crops of labelled photos (real rooms' and streets' colours and edges)."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for index in rng.permutation(len(people))[:count]:
+        image, mask = people[index]
+        if (crop := background_crops(image, mask, (128, 128), rng, tries=5)) is not None:
+            crops.append(crop)
+    return backgrounds + crops
 
 
 def load_backgrounds(folder: str | Path | None, long_side: int = 512) -> list[np.ndarray]:

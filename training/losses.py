@@ -84,3 +84,41 @@ def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor) -> torc
     """BCE towards a teacher's soft probabilities: they carry how sure the larger model is
     near the outline, which hard 0/1 masks cannot tell a small student."""
     return F.binary_cross_entropy_with_logits(logits, teacher_probs)
+
+
+def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """``x`` (N×C×H×W) with its content moved ``dx`` right and ``dy`` down, the edge
+    replicated into the gap: one frame to the next of a camera that moved a little."""
+    pad = max(abs(dx), abs(dy))
+    if pad == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x.float(), (pad, pad, pad, pad), mode="replicate")
+    return padded[..., pad - dy:pad - dy + h, pad - dx:pad - dx + w]
+
+
+def next_frame(images: torch.Tensor, generator: torch.Generator, max_shift: int = 4,
+               ) -> tuple[torch.Tensor, int, int]:
+    """A webcam's next frame of each uint8 crop: shifted by an even (dx, dy) of at most
+    ``max_shift`` pixels (even: the network's output of stride 2 moves by whole pixels),
+    exposure ×0.9–1.1 per crop and sensor noise (σ 3 levels). Returns (uint8 frames,
+    dx, dy)."""
+    dx, dy = (2 * int(v) for v in torch.randint(-(max_shift // 2), max_shift // 2 + 1, (2,),
+                                                 generator=generator))
+    gain = 0.9 + 0.2 * torch.rand(images.shape[0], 1, 1, 1, generator=generator)
+    noise = 3.0 * torch.randn(images.shape, generator=generator)
+    frames = shifted(images, dx, dy) * gain.to(images.device) + noise.to(images.device)
+    return frames.clamp(0, 255).round().to(torch.uint8), dx, dy
+
+
+def stability_loss(logits: torch.Tensor, next_logits: torch.Tensor, dx: int, dy: int,
+                   ) -> torch.Tensor:
+    """Mean squared difference between the masks of a crop, moved by (dx, dy), and of its
+    ``next_frame``, away from the border the shift filled in: what the network sees as
+    a person must not change with sensor noise and a small move, or the live mask
+    flickers. Both sides learn (no stop-gradient): the pair agrees where either is unsure."""
+    moved = shifted(torch.sigmoid(logits.float()), dx, dy)
+    diff = (moved - torch.sigmoid(next_logits.float())) ** 2
+    m = max(abs(dx), abs(dy))
+    h, w = diff.shape[-2:]
+    return diff[..., m:h - m, m:w - m].mean()

@@ -52,11 +52,18 @@ from training.data import (
     eval_resize,
     find_pairs,
     load_backgrounds,
+    object_textures,
     parse_weighted,
     train_augment,
 )
 from training.export import load_checkpoint
-from training.losses import REGION_LOSSES, distillation_loss, segmentation_loss
+from training.losses import (
+    REGION_LOSSES,
+    distillation_loss,
+    next_frame,
+    segmentation_loss,
+    stability_loss,
+)
 from training.metrics import MetricAccumulator
 
 
@@ -75,6 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--recolour", type=float, default=0.0, metavar="P",
                    help="probability of a brightness/hue/saturation/contrast change inside "
                         "the person only (labelled photos; composites always 0.7)")
+    p.add_argument("--objects", type=float, default=0.0, metavar="P",
+                   help="probability of 1-2 made objects (scene texture or flat colour, random "
+                        "outline) pasted beside or in front of the person in a sample: "
+                        "things next to a person are background")
     p.add_argument("--epoch-size", type=int, default=0,
                    help="samples drawn per epoch from the weighted mix (0 = the sources' "
                         "total size)")
@@ -110,6 +121,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--edge-weight", type=float, default=4.0)
     p.add_argument("--region-loss", default="iou", choices=REGION_LOSSES,
                    help="lovasz: the Lovász hinge, IoU of the thresholded mask (fine-tuning)")
+    p.add_argument("--stability", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of a loss that makes half of each batch's masks agree with "
+                        "those of the same crops a few pixels moved, with sensor noise and an "
+                        "exposure change (a webcam's next frame): less live flicker; costs "
+                        "~1.5x per step")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate, keep and export an exponential moving average of the "
                         "weights (e.g. 0.998; 0 = off)")
@@ -302,10 +318,14 @@ def main(argv: list[str] | None = None) -> dict:
     if not sources:
         raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
     labelled_size = sum(len(s) for s in sources)  # composites have no size of their own
+    people = [p for source in sources for p in source.hard_masks()]
+    textures = object_textures(backgrounds, people, seed=args.seed) if args.objects else []
+    for source in sources:
+        source.objects, source.textures = args.objects, textures
     if args.composites:
-        people = [p for source in sources for p in source.hard_masks()]
         sources.append(CompositeDataset(people, backgrounds, augment,
-                                        length=max(1000, args.epoch_size)))
+                                        length=max(1000, args.epoch_size),
+                                        objects=args.objects, textures=textures))
         names.append("composites")
         weights.append(args.composites)
     train_set = ConcatDataset(sources)
@@ -389,6 +409,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- training loop ----------------------------------------------------------------
     model.train()
+    generator = torch.Generator().manual_seed(args.seed)  # the stability loss's next frames
     for epoch in range(start_epoch, args.epochs + 1):
         t0, losses = time.time(), []
         bar = tqdm(train_loader, total=steps_per_epoch, desc=f"epoch {epoch}/{args.epochs}",
@@ -400,9 +421,16 @@ def main(argv: list[str] | None = None) -> dict:
                 group["lr"] = base * lr_factor(step, total_steps, args)
             images, masks = images.to(device, non_blocking=True), masks.to(device)
             pixel_weights = pixel_weights.to(device)
+            if args.stability:  # the first half's next frames join the batch
+                half = images.shape[0] // 2
+                frames, dx, dy = next_frame(images[:half], generator)
+                images = torch.cat([images, frames])
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda):
                 inputs = normalise(images, cfg)
                 logits = deployed_logits(model, inputs, images, cfg)
+                if args.stability:
+                    logits, next_logits = logits[:-half], logits[-half:]
+                    inputs = inputs[:-half]
                 if teacher is not None:
                     teacher_probs = predict_padded(teacher, inputs, teacher_multiple,
                                                    args.teacher_flip)
@@ -412,6 +440,10 @@ def main(argv: list[str] | None = None) -> dict:
                 distill = distillation_loss(logits.float(), teacher_probs)
                 loss = loss + args.distill_weight * distill
                 parts["distill"] = distill.item()
+            if args.stability:
+                stable = stability_loss(logits[:half], next_logits, dx, dy)
+                loss = loss + args.stability * stable
+                parts["stability"] = stable.item()
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
