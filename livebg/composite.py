@@ -297,16 +297,34 @@ def blend(
 ) -> np.ndarray:
     """frame*a + background*(1-a) with uint8 alpha, two rounded multiplies (error <= 1).
 
-    Returns a new array (the caller may hand it to another thread); ``scratch`` holds the
-    intermediates.
+    Only the box around the alpha's non-zero pixels is blended; outside it the result is
+    the background, exactly what the blend gives there (a webcam's person covers about half
+    the frame: ~1 ms of 2 at 720p). Returns a new array (the caller may hand it to another
+    thread); ``scratch`` holds the intermediates.
     """
     h, w = frame.shape[:2]
     s = scratch if scratch is not None else _Scratch.for_size(w, h)
-    cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR, dst=s.alpha3)
-    cv2.bitwise_not(s.alpha3, dst=s.inv3)
-    cv2.multiply(frame, s.alpha3, dst=s.fg, scale=1 / 255)
-    cv2.multiply(background, s.inv3, dst=s.bg, scale=1 / 255)
-    return cv2.add(s.fg, s.bg)
+    x, y, bw, bh = cv2.boundingRect(alpha)
+    if bw * bh > _WHOLE_FRAME_SHARE * w * h:  # the copy would cost more than it saves
+        return _blend_into(frame, background, alpha, s, (slice(0, h), slice(0, w)))
+    out = background.copy()
+    if bw and bh:
+        box = (slice(y, y + bh), slice(x, x + bw))
+        out[box] = _blend_into(frame, background, alpha, s, box)
+    return out
+
+
+_WHOLE_FRAME_SHARE = 0.8
+
+
+def _blend_into(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, s: _Scratch,
+                box: tuple[slice, slice]) -> np.ndarray:
+    """The blend of ``box`` (views of the scratch buffers: OpenCV writes into them)."""
+    cv2.cvtColor(alpha[box], cv2.COLOR_GRAY2BGR, dst=s.alpha3[box])
+    cv2.bitwise_not(s.alpha3[box], dst=s.inv3[box])
+    cv2.multiply(frame[box], s.alpha3[box], dst=s.fg[box], scale=1 / 255)
+    cv2.multiply(background[box], s.inv3[box], dst=s.bg[box], scale=1 / 255)
+    return cv2.add(s.fg[box], s.bg[box])
 
 
 # ---------------------------------------------------------------- stateful wrapper

@@ -12,6 +12,7 @@ from livebg.composite import (
     COLOR_NAMES,
     BackgroundSpec,
     Compositor,
+    blend,
     cover_crop,
     mask_to_alpha,
     parse_background,
@@ -360,3 +361,24 @@ def test_inputs_are_never_modified(dtype) -> None:
         comp.set_background(bg)
         comp.apply(frame, mask)
     assert np.array_equal(frame, frame_copy) and np.array_equal(mask, mask_copy)
+
+
+@pytest.mark.parametrize("person", ["none", "left", "centre", "whole"])
+def test_blend_of_the_persons_box_equals_the_whole_frame_blend(person: str) -> None:
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (180, 320, 3), np.uint8)
+    background = rng.integers(0, 256, (180, 320, 3), np.uint8)
+    alpha = np.zeros((180, 320), np.uint8)
+    if person == "left":
+        cv2.ellipse(alpha, (40, 180), (40, 120), 0, 0, 360, 255, -1)
+    elif person == "centre":
+        cv2.ellipse(alpha, (160, 180), (70, 150), 0, 0, 360, 255, -1)
+    elif person == "whole":
+        alpha[:] = 200
+    alpha = cv2.GaussianBlur(alpha, (9, 9), 3)  # soft edges, values between 0 and 255
+    a3 = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)
+    whole = cv2.add(cv2.multiply(frame, a3, scale=1 / 255),
+                    cv2.multiply(background, cv2.bitwise_not(a3), scale=1 / 255))
+    out = blend(frame, background, alpha)
+    assert np.array_equal(out, whole)
+    assert out is not background and not np.shares_memory(out, background)
