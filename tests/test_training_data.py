@@ -24,6 +24,7 @@ from training.composite import (  # noqa: E402
     object_shape,
     paste,
     recolour_person,
+    scene_segment,
 )
 from training.data import (  # noqa: E402
     CompositeDataset,
@@ -190,6 +191,22 @@ def test_objects_beside_a_person_leave_the_person_and_objects_in_front_hide_it()
         changed_person += int((new_target < target).any())
         assert (image == 90).all() and target.max() == 255  # inputs untouched
     assert 0 < hidden < 40  # some in front, most behind
+
+
+def test_scene_segment_cuts_a_real_region_with_its_own_outline():
+    picture = np.zeros((128, 128, 3), np.uint8)
+    picture[:] = (30, 90, 200)  # sky
+    cv2.circle(picture, (40, 80), 30, (200, 40, 40), -1)  # a red ball
+    picture[100:, :] = (40, 160, 40)  # grass
+    found = [scene_segment(picture, np.random.default_rng(seed), clusters=3) for seed in range(12)]
+    found = [f for f in found if f is not None]
+    assert found
+    for image, mask in found:
+        assert image.shape[:2] == mask.shape and 0.2 < mask.mean() <= 1
+        colours = {tuple(c) for c in image[mask > 0][::7]}
+        assert len(colours) <= 3  # one cluster's colours (a resize may blend its edge)
+    ball = [(i, m) for i, m in found if (i[m > 0] == (200, 40, 40)).all(1).mean() > 0.9]
+    assert ball and 0.6 < ball[0][1].mean() < 0.9  # a disc in its box: pi/4 of it
 
 
 @pytest.mark.parametrize("seed", range(8))

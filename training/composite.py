@@ -178,12 +178,45 @@ def object_shape(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     return mask
 
 
+def scene_segment(image: np.ndarray, rng: np.random.Generator, clusters: int = 5,
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """A region of one colour cluster in a person-free photo (a car, a bush, a sign, a
+    sofa), its bounding box as (RGB, {0,1} mask): an object with a real outline and its own
+    texture. None when no part of the chosen cluster covers 4–60% of the picture."""
+    small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
+    cv2.setRNGSeed(int(rng.integers(2**31)))
+    _, labels, _ = cv2.kmeans(lab, clusters, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+    cluster = (labels.reshape(64, 64) == rng.integers(clusters)).astype(np.uint8)
+    cluster = cv2.morphologyEx(cluster, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, parts, stats, _ = cv2.connectedComponentsWithStats(cluster, connectivity=8)
+    sizable = [i for i in range(1, count) if 0.04 <= stats[i, 4] / 4096 <= 0.6]
+    if not sizable:
+        return None
+    index = sizable[int(rng.integers(len(sizable)))]
+    x, y, w, h = (int(v) for v in stats[index, :4])
+    mask = cv2.resize((parts == index).astype(np.uint8), image.shape[1::-1],
+                      interpolation=cv2.INTER_NEAREST)
+    sy, sx = image.shape[0] / 64, image.shape[1] / 64
+    box = (slice(int(y * sy), int(np.ceil((y + h) * sy))),
+           slice(int(x * sx), int(np.ceil((x + w) * sx))))
+    return image[box], mask[box]
+
+
 def object_cutout(textures: list[np.ndarray], w: int, h: int, rng: np.random.Generator,
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """An object's RGB image and {0,1} outline, w×h: a crop of a texture photo (a real
-    scene's colours and edges) or a flat saturated colour shaded top to bottom."""
+    """An object's RGB image and {0,1} outline, w×h: a one-colour region of a texture
+    photo (``scene_segment``: a real outline), a crop of one on a made outline, or a flat
+    saturated colour shaded top to bottom."""
+    if textures and rng.random() < 0.4:
+        segment = scene_segment(textures[int(rng.integers(len(textures)))], rng)
+        if segment is not None:
+            image, mask = segment
+            return (cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR),
+                    cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST))
     mask = object_shape(w, h, rng)
-    if textures and rng.random() < 0.7:
+    if textures and rng.random() < 0.6:
         tex = textures[int(rng.integers(len(textures)))]
         scale = max(w / tex.shape[1], h / tex.shape[0]) * rng.uniform(1.0, 2.0)
         tex = cv2.resize(tex, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

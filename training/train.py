@@ -12,6 +12,10 @@ validation root is scored on its own and the best epoch is chosen by their mean:
         --val ../shared/data/portraits/val ../shared/data/realworld/val \
         --init livebg/assets/unet.safetensors
 
+``--objects P`` pastes made objects beside and in front of the people (labelled
+background), ``--stability W`` makes each mask agree with the next frame's (a few pixels
+moved, sensor noise).
+
 Reads top to bottom: config → data → model → optimiser → loop (train, validate,
 checkpoint, log, plot). Checkpoints carry their full config and resume exactly.
 """
