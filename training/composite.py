@@ -205,10 +205,10 @@ def scene_segment(image: np.ndarray, rng: np.random.Generator, clusters: int = 5
 
 
 def object_cutout(textures: list[np.ndarray], w: int, h: int, rng: np.random.Generator,
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  flat: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """An object's RGB image and {0,1} outline, w×h: a one-colour region of a texture
-    photo (``scene_segment``: a real outline), a crop of one on a made outline, or a flat
-    saturated colour shaded top to bottom."""
+    photo (``scene_segment``: a real outline), a crop of one on a made outline, or (with
+    ``flat``) a flat saturated colour shaded top to bottom."""
     if textures and rng.random() < 0.4:
         segment = scene_segment(textures[int(rng.integers(len(textures)))], rng)
         if segment is not None:
@@ -216,7 +216,7 @@ def object_cutout(textures: list[np.ndarray], w: int, h: int, rng: np.random.Gen
             return (cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR),
                     cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST))
     mask = object_shape(w, h, rng)
-    if textures and rng.random() < 0.6:
+    if textures and (not flat or rng.random() < 0.6):
         tex = textures[int(rng.integers(len(textures)))]
         scale = max(w / tex.shape[1], h / tex.shape[0]) * rng.uniform(1.0, 2.0)
         tex = cv2.resize(tex, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -250,7 +250,9 @@ def add_objects(image: np.ndarray, target: np.ndarray, weight: np.ndarray,
         desk = front and rng.random() < 1 / 3  # a desk, a laptop, a suitcase across the bottom
         h = max(4, int(fh * rng.uniform(0.1, 0.3 if front else 0.6)))
         w = max(4, int(fw * rng.uniform(0.4, 1.0)) if desk else int(h * rng.uniform(0.4, 2.0)))
-        obj, shape = object_cutout(textures, w, h, rng)
+        # never a flat colour in front: across a torso it is what a plain shirt looks like,
+        # and a network taught that it is background drops people in plain clothes
+        obj, shape = object_cutout(textures, w, h, rng, flat=not front)
         if desk:
             cx, cy = int(rng.integers(w // 2 - w // 4, fw - w // 2 + w // 4 + 1)), fh - h // 3
         elif len(ys):  # centred on a point of the outline, pushed outwards a little
