@@ -322,10 +322,15 @@ def main(argv: list[str] | None = None) -> dict:
     if not sources:
         raise SystemExit(f"--only {args.only!r} matches no pair under {args.data}")
     labelled_size = sum(len(s) for s in sources)  # composites have no size of their own
-    people = [p for source in sources for p in source.hard_masks()]
-    textures = object_textures(backgrounds, people, seed=args.seed) if args.objects else []
-    for source in sources:
-        source.objects, source.textures = args.objects, textures
+    # the hard-labelled people (a {0,1} copy of every mask) only when something cuts them out
+    people = ([p for source in sources for p in source.hard_masks()]
+              if args.objects or args.composites else [])
+    if args.objects:
+        textures = object_textures(backgrounds, people, seed=args.seed)
+        for source in sources:
+            source.objects, source.textures = args.objects, textures
+    else:
+        textures = []
     if args.composites:
         sources.append(CompositeDataset(people, backgrounds, augment,
                                         length=max(1000, args.epoch_size),
@@ -425,16 +430,17 @@ def main(argv: list[str] | None = None) -> dict:
                 group["lr"] = base * lr_factor(step, total_steps, args)
             images, masks = images.to(device, non_blocking=True), masks.to(device)
             pixel_weights = pixel_weights.to(device)
-            if args.stability:  # the first half's next frames join the batch
-                half = images.shape[0] // 2
+            size, half = images.shape[0], images.shape[0] // 2
+            paired = args.stability > 0 and half > 0  # a batch of one has no pair to make
+            if paired:  # the first half's next frames join the batch
                 frames, dx, dy = next_frame(images[:half], generator)
                 images = torch.cat([images, frames])
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_cuda):
                 inputs = normalise(images, cfg)
                 logits = deployed_logits(model, inputs, images, cfg)
-                if args.stability:
-                    logits, next_logits = logits[:-half], logits[-half:]
-                    inputs = inputs[:-half]
+                if paired:
+                    logits, next_logits = logits[:size], logits[size:]
+                    inputs = inputs[:size]
                 if teacher is not None:
                     teacher_probs = predict_padded(teacher, inputs, teacher_multiple,
                                                    args.teacher_flip)
@@ -444,7 +450,7 @@ def main(argv: list[str] | None = None) -> dict:
                 distill = distillation_loss(logits.float(), teacher_probs)
                 loss = loss + args.distill_weight * distill
                 parts["distill"] = distill.item()
-            if args.stability:
+            if paired:
                 stable = stability_loss(logits[:half], next_logits, dx, dy)
                 loss = loss + args.stability * stable
                 parts["stability"] = stable.item()
