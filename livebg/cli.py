@@ -76,8 +76,10 @@ def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
     nargs: Any = "+" if many else None
     default: Any = ["auto"] if many else "auto"
     p.add_argument("--model", "-m", nargs=nargs, default=default, metavar="NAME",
-                   help="segmenter: auto, unet or mediapipe (default auto: the U-Net when "
-                        "its weights are installed); NAME+tta averages each mask with the "
+                   help="segmenter: auto, unet, mediapipe or ensemble (the U-Net and both "
+                        "MediaPipe models averaged; slower, better on photos). Default auto: "
+                        "the U-Net when its weights are installed, for photos the ensemble "
+                        "when MediaPipe is installed too; NAME+tta averages each mask with the "
                         "mirrored frame's, NAME+alt mirrors every other frame and averages "
                         "where the picture is still (defaults: +alt for video, +tta for "
                         "photos; see --tta)")

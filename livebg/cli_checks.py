@@ -62,7 +62,7 @@ def check_weights(path: str | None, models: Sequence[str] = ()) -> None:
     if not Path(path).is_file():
         raise LivebgError(f"weights file {path} does not exist: check the --weights path")
     for model in models:
-        if split_mirror(model.lower())[0] == "mediapipe":
+        if split_mirror(model.lower())[0] == "mediapipe":  # the ensemble's U-Net takes them
             raise LivebgError("--weights are U-Net weights but --model is mediapipe (which "
                               "has its own): drop --weights, or use --model unet")
 

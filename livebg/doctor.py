@@ -367,6 +367,8 @@ def doctor_main(argv: Sequence[str] = (), out: object = None) -> int:
             print(format_check(check), file=stream, flush=True)
     runs = can_run(checks)
     segmenters = sorted({c.segmenter for c in checks if c.ok and c.segmenter})
+    if {"unet", "mediapipe"} <= set(segmenters):
+        segmenters.append("ensemble (the photos' default)")
     print(f"livebg can run (segmenters: {', '.join(segmenters)}); FAIL lines are optional "
           "features" if runs else "livebg cannot run: fix the FAIL lines marked above", file=stream)
     return 0 if runs else 1

@@ -5,6 +5,7 @@ camera and an output file (``run_video``)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ def run_stills(args: argparse.Namespace, source: Path) -> int:
     segmenter = load_segmenter_with_fallback(
         args.model, args.device, args.weights, cuda_fallback=args.cuda_fallback, photos=True
     )
+    logging.getLogger("livebg").info("photos: %s on %s", segmenter.name, segmenter.device)
     try:
         written = process_stills(pairs, segmenter, job, progress=_progress(len(pairs), "photos"))
     finally:

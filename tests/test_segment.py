@@ -59,11 +59,11 @@ def test_letterbox_crop_lines_up_with_the_frame(frame_hw, multiple, stride):
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(LivebgError, match="choose one of auto, unet, mediapipe"):
+    with pytest.raises(LivebgError, match="choose one of auto, unet, mediapipe, ensemble"):
         load_segmenter("deeplab")
     with pytest.raises(LivebgError, match="choose one of auto, cpu, cuda"):
         load_segmenter("unet", device="tpu")
-    assert available_segmenters() == ["auto", "unet", "mediapipe"]
+    assert available_segmenters() == ["auto", "unet", "mediapipe", "ensemble"]
     with pytest.raises(LivebgError, match=r"'deeplab\+tta': choose one of auto, unet"):
         load_segmenter("deeplab+tta")
 

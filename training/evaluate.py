@@ -5,8 +5,10 @@
         --data ../shared/data/portraits/val
 
 Models: a training checkpoint (``.pt``, torch on the CPU), an ONNX file (ONNX Runtime,
-as the app runs it) or ``mediapipe`` (``mediapipe-general`` = its square model), so they
-compare on the same images. Each mask is the one livebg makes for a photo
+as the app runs it), ``mediapipe`` (``mediapipe-general`` = its square model), or livebg's
+own names as the app loads them: ``ensemble`` (the U-Net and both MediaPipe models averaged;
+``ensemble:FILE.onnx`` with another U-Net) and ``auto`` (``auto+tta``: the app's photo
+default), so they compare on the same images. Each mask is the one livebg makes for a photo
 (``Segmenter.predict``: the model's output brought up one octave along the picture's edges,
 ``livebg.upsample``, then resized to the image's full size), thresholded at 0.5. ``--live``
 measures the mask as the live pipeline composites a video frame instead: the model's output
@@ -71,8 +73,9 @@ class CheckpointSegmenter(SegmenterBase):
         return self._geometry.crop(prob)
 
 
-MODELS_HELP = (".pt checkpoint, .onnx file, mediapipe, mediapipe-general; each may end in "
-               "+tta or +alt (mirror averaging, livebg.segment.mirror)")
+MODELS_HELP = (".pt checkpoint, .onnx file, mediapipe, mediapipe-general, or livebg's ensemble "
+               "(ensemble:FILE.onnx: with that U-Net) or auto, as the app loads them; each may "
+               "end in +tta or +alt (mirror averaging, livebg.segment.mirror)")
 
 
 def open_model(spec: str, input_width: int | None, refine: str | None = None,
@@ -85,15 +88,25 @@ def open_model(spec: str, input_width: int | None, refine: str | None = None,
     if input_width is None and base.endswith(".pt"):
         input_width = CHECKPOINT_WIDTH
     model = _open_base_model(base, input_width, refine, photos)
-    model.name = Path(base).stem if base.endswith((".pt", ".onnx")) else base
+    if base.partition(":")[0] not in APP_MODELS:
+        model.name = Path(base).stem if base.endswith((".pt", ".onnx")) else base
     return with_mirror(model, mirror)
 
 
 CHECKPOINT_WIDTH = 160  # as the shipped unet.onnx for video
+# livebg's own names, loaded as the app loads them (its sizes; --input-width does not apply)
+APP_MODELS = ("auto", "ensemble")
 
 
 def _open_base_model(spec: str, input_width: int | None, refine: str | None,
                      photos: bool) -> SegmenterBase:
+    name, _, weights = spec.partition(":")
+    if name in APP_MODELS:  # "ensemble:runs/x/unet.onnx": that U-Net in the ensemble
+        from livebg.segment import load_segmenter
+
+        model = load_segmenter(name, "cpu", weights=weights or None, photos=photos)
+        model.name = spec
+        return model
     if spec == "mediapipe":
         from livebg.segment.mediapipe import MediaPipeSegmenter
 
@@ -109,7 +122,8 @@ def _open_base_model(spec: str, input_width: int | None, refine: str | None,
     if spec.endswith(".pt"):
         return CheckpointSegmenter(spec, input_width, refine)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
-                     "mediapipe or mediapipe-general (+tta or +alt: mirror averaging)")
+                     "mediapipe, mediapipe-general, ensemble or auto (+tta or +alt: mirror "
+                     "averaging)")
 
 
 def clips_parser(description: str, frames: int) -> argparse.ArgumentParser:

@@ -8,7 +8,9 @@
 compositor needs too is made once per frame.
 
 ``available_segmenters()`` lists the names; an unknown name raises ``LivebgError``
-listing them. ``auto`` means ``unet`` when its weights are installed, else ``mediapipe``.
+listing them. ``auto`` means ``unet`` when its weights are installed, else ``mediapipe``;
+for photos it means ``ensemble`` (the U-Net and both MediaPipe models averaged,
+``livebg.segment.ensemble``) when MediaPipe is installed beside the weights.
 Any name + ``+tta`` (``unet+tta``) averages the mask with the mirrored frame's
 (``FlipAveraged``): fewer wrong pixels for twice the inference. Any name + ``+alt``
 (``MirrorAlternating``) mirrors every other frame and averages where the picture is still:
@@ -54,9 +56,26 @@ def _load_mediapipe(device: str, weights: str | None, photos: bool) -> Segmenter
     return MediaPipeSegmenter()
 
 
+def _load_ensemble(device: str, weights: str | None, photos: bool) -> Segmenter:
+    from livebg.segment.ensemble import DEFAULT_WEIGHTS, ENSEMBLE_NAME, Ensemble
+    from livebg.segment.mediapipe import MediaPipeSegmenter
+
+    unet = _load_unet(device, weights, photos)
+    members = [unet]
+    try:
+        for selection in (1, 0):  # landscape, general
+            members.append(MediaPipeSegmenter(model_selection=selection))
+    except BaseException:
+        for member in members:
+            member.close()
+        raise
+    return Ensemble(members, DEFAULT_WEIGHTS, name=ENSEMBLE_NAME)
+
+
 _REGISTRY: dict[str, Callable[[str, str | None, bool], Segmenter]] = {
     "unet": _load_unet,
     "mediapipe": _load_mediapipe,
+    "ensemble": _load_ensemble,
 }
 
 
@@ -64,14 +83,22 @@ def available_segmenters() -> list[str]:
     return ["auto", *_REGISTRY]
 
 
-def resolve_auto() -> str:
-    """``unet`` when the shipped weights are present, else ``mediapipe`` (with a warning)."""
+def resolve_auto(photos: bool = False) -> str:
+    """``unet`` when the shipped weights are present, else ``mediapipe`` (with a warning);
+    for ``photos``, ``ensemble`` when MediaPipe is installed too (three networks: no frame
+    rate is at stake)."""
     from livebg.segment.unet import default_weights
 
     if default_weights() is not None:
+        if photos and mediapipe_installed():
+            return "ensemble"
         return "unet"
     log.warning("livebg: no trained U-Net weights in livebg/assets/ (unet.onnx): using mediapipe")
     return "mediapipe"
+
+
+def mediapipe_installed() -> bool:
+    return importlib.util.find_spec("mediapipe") is not None
 
 
 def load_segmenter(name: str = "auto", device: str = "auto",
@@ -86,7 +113,7 @@ def load_segmenter(name: str = "auto", device: str = "auto",
         raise LivebgError("weights are for the U-Net; mediapipe has its own: drop weights, "
                           "or use the unet model")
     if base == "auto":
-        base = "unet" if weights is not None else resolve_auto()
+        base = "unet" if weights is not None else resolve_auto(photos)
     if base not in _REGISTRY:
         raise LivebgError(unknown_model_message(name))
     segmenter = _REGISTRY[base](device, weights, photos)
@@ -132,5 +159,5 @@ def cuda_driver_has_device() -> bool:
 
 __all__ = ["Segmenter", "SegmenterBase", "FlipAveraged", "MirrorAlternating",
            "available_segmenters", "load_segmenter", "split_mirror", "start_clip", "with_mirror",
-           "cuda_available", "cuda_driver_has_device", "resolve_auto", "DEVICES", "TTA_SUFFIX",
-           "ALT_SUFFIX", "MIRROR_SUFFIXES"]
+           "cuda_available", "cuda_driver_has_device", "resolve_auto", "mediapipe_installed",
+           "DEVICES", "TTA_SUFFIX", "ALT_SUFFIX", "MIRROR_SUFFIXES"]

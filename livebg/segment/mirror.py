@@ -41,7 +41,8 @@ def split_mirror(name: str) -> tuple[str, str]:
 def with_mirror(segmenter: Segmenter, suffix: str) -> Segmenter:
     """``segmenter`` wrapped as ``suffix`` asks ("" leaves it as it is)."""
     if suffix == TTA_SUFFIX:
-        return FlipAveraged(segmenter)
+        each = getattr(segmenter, "mirror_each", None)  # an ensemble: each of its models
+        return each() if each is not None else FlipAveraged(segmenter)
     if suffix == ALT_SUFFIX:
         return MirrorAlternating(segmenter)
     return segmenter

@@ -1,0 +1,94 @@
+"""Several segmenters averaged: the photo default when MediaPipe is installed.
+
+The U-Net and MediaPipe make different mistakes. The U-Net finds the small and partly hidden
+people of a group that MediaPipe drops; MediaPipe rejects the flags, animals and shapes
+beside a person that the U-Net keeps. Where one of them is sure alone, their weighted mean
+sits near 0.5, so a pixel is called person only when the other leans that way too. Photos
+have no frame rate to keep, so they can pay for three networks (the ``ensemble`` model):
+
+    ensemble = 2 × U-Net + 1 × MediaPipe landscape + 1 × MediaPipe general, each +tta
+
+realworld/val mIoU (photo path, every model mirror-averaged): U-Net 73.8, MediaPipe 70.9,
+ensemble 74.2; single-person photos 75.6 / 76.4 / 78.6; EG1800 96.0 / 96.2 / 96.7
+(``assets/MODEL.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from livebg.resize import Thumbnails
+from livebg.segment.base import Segmenter, SegmenterBase
+from livebg.segment.mirror import TTA_SUFFIX, FlipAveraged, infer_mirrored
+
+ENSEMBLE_NAME = "ensemble"
+# U-Net, MediaPipe landscape, MediaPipe general: the two MediaPipe models share one vote
+# (they agree with each other far more than with the U-Net). Chosen among 1:1, 2:1:1, 1:1:1
+# and 3:2 on realworld/val and EG1800 together (assets/MODEL.md, session 9).
+DEFAULT_WEIGHTS = (2.0, 1.0, 1.0)
+
+
+def weighted_mean(masks: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The weighted mean of probability maps of any sizes, at the largest one's size
+    (bilinear, float32)."""
+    if not masks or len(masks) != len(weights):
+        raise ValueError(f"{len(masks)} masks for {len(weights)} weights")
+    height, width = max((m.shape for m in masks), key=lambda shape: shape[0] * shape[1])
+    total = float(sum(weights))
+    out = np.zeros((height, width), np.float32)
+    for mask, weight in zip(masks, weights):
+        mask = np.asarray(mask, dtype=np.float32)
+        if mask.shape != (height, width):
+            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+        cv2.scaleAdd(mask, weight / total, out, dst=out)
+    return out
+
+
+class Ensemble(SegmenterBase):
+    """``members``' probabilities averaged with ``weights`` (``weighted_mean``): ``infer``
+    at the largest member's resolution (video), ``predict`` at the frame's (photos). ``+tta``
+    mirror-averages each member (``mirror_each``), ``+alt`` the whole. The ensemble's device
+    is its first member's."""
+
+    def __init__(self, members: Sequence[Segmenter], weights: Sequence[float] | None = None,
+                 name: str = ENSEMBLE_NAME) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one segmenter")
+        weights = tuple(weights) if weights is not None else (1.0,) * len(members)
+        if len(weights) != len(members) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"weights {weights} do not fit {len(members)} members")
+        self.members, self.weights = list(members), weights
+        self.name, self.device = name, members[0].device
+        self._closed = False
+
+    def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
+        return weighted_mean([m.infer(frame_bgr, thumbnails) for m in self.members],
+                             self.weights)
+
+    def infer_mirrored(self, frame_bgr: np.ndarray,
+                       thumbnails: Thumbnails | None = None) -> np.ndarray:
+        return weighted_mean([infer_mirrored(m, frame_bgr, thumbnails) for m in self.members],
+                             self.weights)
+
+    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """The members' photo masks (each refined along the picture's edges at its own
+        resolution) averaged: on EG1800 96.7 mIoU, against 96.5 for one refinement of the
+        averaged low-resolution masks."""
+        masks = [m.predict(frame_bgr) for m in self.members]
+        return np.clip(weighted_mean(masks, self.weights), 0.0, 1.0)
+
+    def mirror_each(self) -> Ensemble:
+        """The ensemble of its members each mirror-averaged (``+tta``), so that ``predict``
+        still averages full-size masks. Closing it closes the members."""
+        return Ensemble([FlipAveraged(m) for m in self.members], self.weights,
+                        name=f"{self.name}{TTA_SUFFIX}")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for member in self.members:
+            member.close()

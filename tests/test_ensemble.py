@@ -1,0 +1,173 @@
+"""The ensemble segmenter (``livebg.segment.ensemble``): stand-ins with known masks, then the
+shipped models on the bundled sample clip where MediaPipe is installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import livebg.segment as segment
+from livebg.errors import LivebgError
+from livebg.segment import FlipAveraged, SegmenterBase, load_segmenter, with_mirror
+from livebg.segment.ensemble import DEFAULT_WEIGHTS, Ensemble, weighted_mean
+from livebg.segment.unet import default_weights
+
+SAMPLE = Path(__file__).resolve().parents[1] / "livebg" / "assets" / "sample.mp4"
+needs_both = pytest.mark.skipif(
+    default_weights() is None or not segment.mediapipe_installed(),
+    reason="needs the shipped U-Net weights and mediapipe")
+
+
+class Painted(SegmenterBase):
+    """A stand-in that calls person the columns [left, right) of the frame, at its own
+    resolution (``size`` = width, height), and counts its closes."""
+
+    def __init__(self, left: float, right: float, size: tuple[int, int], name: str = "p"):
+        self.left, self.right, self.size, self.name, self.closed = left, right, size, name, 0
+
+    def infer(self, frame_bgr, thumbnails=None):
+        width, height = self.size
+        mask = np.zeros((height, width), np.float32)
+        mask[:, int(self.left * width):int(self.right * width)] = 1.0
+        return mask
+
+    def close(self):
+        self.closed += 1
+
+
+def test_weighted_mean_works_at_the_largest_members_size():
+    big = np.ones((40, 80), np.float32)
+    small = np.zeros((10, 20), np.float32)
+    out = weighted_mean([small, big], [1.0, 3.0])
+    assert out.shape == (40, 80) and out.dtype == np.float32
+    np.testing.assert_allclose(out, 0.75, atol=1e-6)
+    with pytest.raises(ValueError, match="2 masks for 1 weights"):
+        weighted_mean([small, big], [1.0])
+
+
+def test_a_pixel_one_model_alone_calls_person_is_background():
+    """2:1:1 (U-Net, two MediaPipe models): the U-Net alone (a flag beside the shoulder) gives
+    0.5, not person; the U-Net with either MediaPipe model gives 0.75, person; both MediaPipe
+    models without the U-Net 0.5, not person."""
+    unet = Painted(0.0, 0.5, (64, 36), "unet")  # columns 0-50%
+    land = Painted(0.25, 0.75, (32, 18), "land")  # 25-75%
+    general = Painted(0.25, 1.0, (32, 32), "general")  # 25-100%
+    ens = Ensemble([unet, land, general], DEFAULT_WEIGHTS)
+    frame = np.full((72, 128, 3), 90, np.uint8)
+    mask = ens.predict(frame)
+    assert mask.shape == (72, 128)
+    row = mask[36]
+    assert row[:28].max() <= 0.5 + 1e-6  # the U-Net alone
+    assert row[36:60].min() > 0.7  # the U-Net and both MediaPipe models
+    assert row[68:92].max() <= 0.5 + 1e-6  # MediaPipe alone (both models)
+    assert row[100:].max() <= 0.25 + 1e-6  # the general model alone
+    assert (mask > 0.5).mean() == pytest.approx(0.25, abs=0.04)
+
+
+def test_close_closes_every_member_once():
+    members = [Painted(0, 1, (8, 8)), Painted(0, 1, (8, 8))]
+    with Ensemble(members) as ens:
+        ens.infer(np.zeros((8, 8, 3), np.uint8))
+    ens.close()
+    assert [m.closed for m in members] == [1, 1]
+    with pytest.raises(ValueError, match="do not fit"):
+        Ensemble(members, [1.0])
+
+
+def test_tta_mirrors_each_member_and_averages_the_full_size_masks():
+    """``ensemble+tta`` is an ensemble of mirror-averaged members, so ``predict`` averages
+    full-size masks; a member that sees only the left edge is right half the time."""
+    members = [Painted(0.0, 0.25, (64, 36), "a"), Painted(0.0, 0.25, (64, 36), "b")]
+    tta = with_mirror(Ensemble(members, name="ens"), "+tta")
+    assert isinstance(tta, Ensemble) and tta.name == "ens+tta"
+    assert all(isinstance(m, FlipAveraged) for m in tta.members)
+    mask = tta.predict(np.full((36, 64, 3), 90, np.uint8))
+    np.testing.assert_allclose(mask[:, 2:14], 0.5, atol=0.02)  # left quarter, not mirrored
+    np.testing.assert_allclose(mask[:, -14:-2], 0.5, atol=0.02)  # its mirror image
+    assert mask[:, 24:40].max() < 0.01
+    tta.close()
+    assert [m.closed for m in members] == [1, 1]
+
+
+def test_alt_wraps_the_whole_ensemble():
+    from livebg.segment import MirrorAlternating
+
+    alt = with_mirror(Ensemble([Painted(0, 1, (8, 8))], name="ens"), "+alt")
+    assert isinstance(alt, MirrorAlternating) and alt.name == "ens+alt"
+
+
+@pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
+def test_auto_for_photos_is_the_ensemble_only_with_mediapipe(monkeypatch):
+    monkeypatch.setattr(segment, "mediapipe_installed", lambda: False)
+    assert segment.resolve_auto(photos=True) == "unet"
+    monkeypatch.setattr(segment, "mediapipe_installed", lambda: True)
+    assert segment.resolve_auto(photos=True) == "ensemble"
+    assert segment.resolve_auto(photos=False) == "unet"  # live video keeps its frame rate
+
+
+@pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")
+def test_a_missing_mediapipe_names_the_fix_and_closes_the_unet(monkeypatch):
+    import livebg.segment.mediapipe as mp_backend
+
+    closed = []
+    real_unet = segment._load_unet
+
+    def tracked_unet(*args):
+        unet = real_unet(*args)
+        original = unet.close
+        unet.close = lambda: (closed.append(True), original())
+        return unet
+
+    def no_mediapipe(*_args, **_kwargs):
+        raise LivebgError("the mediapipe backend is not installed: pip install ...")
+
+    monkeypatch.setattr(segment, "_load_unet", tracked_unet)
+    monkeypatch.setattr(mp_backend, "MediaPipeSegmenter", no_mediapipe)
+    with pytest.raises(LivebgError, match="pip install"):
+        load_segmenter("ensemble", "cpu", photos=True)
+    assert closed == [True]
+
+
+def sample_frame(index: int = 60) -> np.ndarray:
+    cap = cv2.VideoCapture(str(SAMPLE))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return frame
+
+
+@needs_both
+def test_photo_default_is_the_ensemble_and_finds_the_sample_figure():
+    """The app's photo default (auto+tta) on the bundled clip's figure: the shirt is person,
+    the wall's top-left corner is not, and the mask is the weighted mean of its members'."""
+    frame = sample_frame()
+    with load_segmenter("auto+tta", "cpu", photos=True) as ens:
+        assert ens.name == "ensemble+tta" and len(ens.members) == 3
+        mask = ens.predict(frame)
+        members = [m.predict(frame) for m in ens.members]
+    h, w = mask.shape
+    assert mask[: h // 4, : w // 4].mean() < 0.1
+    assert mask[int(h * 0.85):, int(w * 0.5):int(w * 0.75)].mean() > 0.8
+    expected = (2 * members[0] + members[1] + members[2]) / 4
+    np.testing.assert_allclose(mask, expected, atol=1e-5)
+
+
+@needs_both
+def test_evaluate_opens_the_ensemble_with_another_unet(tmp_path):
+    """``training.evaluate`` takes ``ensemble:FILE.onnx``: that U-Net among the members."""
+    import shutil
+
+    from training.evaluate import open_model
+
+    other = tmp_path / "other.onnx"
+    shutil.copy(default_weights(), other)
+    frame = sample_frame()
+    with open_model(f"ensemble:{other}+tta", None, photos=True) as model, \
+            load_segmenter("ensemble+tta", "cpu", photos=True) as shipped:
+        assert model.name == f"ensemble:{other}+tta"
+        assert model.members[0].inner.input_width >= 256  # photo size, not video's 160
+        assert np.array_equal(model.predict(frame) > 0.5, shipped.predict(frame) > 0.5)
