@@ -19,6 +19,9 @@ reaches the output.
 
 Errors in a worker thread stop the pipeline and are re-raised from ``run()``/``join()`` as a
 one-line ``LivebgError``; Ctrl-C stops it cleanly. Every resource is closed exactly once.
+
+What it is built from is ``livebg.pipeline_config``; the settings the GUI changes while it
+runs are ``livebg.live_controls``; its per-stage timings are ``livebg.stage_stats``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -36,45 +38,15 @@ import numpy as np
 
 from livebg.capture import FrameSource, LatestFrameSlot, open_source, parse_camera
 from livebg.errors import LivebgError
+from livebg.live_controls import LiveControls
+from livebg.pipeline_config import CAMERA_FIELDS, PipelineConfig, pick_fields
 from livebg.resize import Thumbnails
+from livebg.smooth import make_smoother, smooth_params
+from livebg.stage_stats import STAGES, StageStats, StageTimers, StageTiming
 
 log = logging.getLogger(__name__)
 
-STAGES = ("capture", "inference", "smoothing", "compositing", "output")
-CAMERA_FIELDS = ("width", "height", "fps", "mjpg")  # PipelineConfig fields open_source() takes
 _POLL_S = 0.1  # how often blocked workers look at the stop flag
-
-
-@dataclass
-class PipelineConfig:
-    """Everything needed to build a running pipeline (the CLI and the GUI fill this in)."""
-
-    source: str | int = 0  # camera index or video path
-    realtime: bool = True  # files: play at the file's fps (False: as fast as possible)
-    loop: bool = False  # files: start again at the end
-    # None = decide: drop stale frames for cameras / real-time playback, keep every frame
-    # for files read as fast as possible (so an output file has the input's frame count).
-    drop_frames: bool | None = None
-    width: int | None = None  # camera capture settings
-    height: int | None = None
-    fps: float | None = None
-    mjpg: bool = False
-    model: str = "auto+alt"  # mirror averaging on still scenes (livebg.segment.mirror)
-    device: str = "auto"
-    weights: str | None = None
-    cuda_fallback: bool = False  # --device cuda without CUDA: use the CPU instead of failing
-    background: str = "blur"
-    blur_strength: int | None = None  # None = the compositor's default
-    feather: int | None = None
-    mirror: bool = False
-    smoothing: Any = None  # SmoothParams, a strength in [0, 1], or None for the defaults
-    mask_only: bool = False  # output the (smoothed) mask instead of a composite
-    max_frames: int | None = None  # stop after this many captured frames
-    warmup_frames: int = 0  # frames left out of stats() (model warm-up)
-    # the whole frame on the GPU (livebg.gpu.GpuStage) when the segmenter is the torch U-Net:
-    # None = when it runs on CUDA, True = on any device (tests), False = never
-    gpu_stage: bool | None = None
-    stats_window: int = 2000  # per-stage samples kept for percentiles
 
 
 @dataclass(slots=True)
@@ -97,73 +69,12 @@ class Finished:
     image: np.ndarray
 
 
-@dataclass(frozen=True)
-class StageTiming:
-    p50_ms: float
-    p99_ms: float
-    count: int
-
-
-@dataclass(frozen=True)
-class StageStats:
-    """Per-stage p50/p99 in ms plus end-to-end throughput and latency."""
-
-    stages: dict[str, StageTiming]
-    fps: float  # frames out per second over the measured window
-    frames: int  # frames output and measured (after warm-up)
-    dropped: int  # stale frames replaced before they were processed
-    latency_p50_ms: float  # capture → written to every sink
-    latency_p99_ms: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-class _Timers:
-    """Thread-safe rolling per-stage timings."""
-
-    def __init__(self, window: int) -> None:
-        self._lock = threading.Lock()
-        self._window = window
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._ms = {s: deque(maxlen=self._window) for s in (*STAGES, "latency")}
-            self._out_times: deque[float] = deque(maxlen=self._window)
-
-    def add(self, stage: str, ms: float) -> None:
-        with self._lock:
-            self._ms[stage].append(ms)
-
-    def frame_done(self, t: float, latency_ms: float) -> None:
-        with self._lock:
-            self._out_times.append(t)
-            self._ms["latency"].append(latency_ms)
-
-    def summary(self, dropped: int) -> StageStats:
-        with self._lock:
-            samples = {k: np.asarray(v, dtype=np.float64) for k, v in self._ms.items()}
-            times = list(self._out_times)
-
-        def pct(a: np.ndarray, q: float) -> float:
-            return float(np.percentile(a, q)) if a.size else 0.0
-
-        stages = {
-            s: StageTiming(pct(samples[s], 50), pct(samples[s], 99), int(samples[s].size))
-            for s in STAGES
-        }
-        span = times[-1] - times[0] if len(times) > 1 else 0.0
-        fps = (len(times) - 1) / span if span > 0 else 0.0
-        lat = samples["latency"]
-        return StageStats(stages, fps, len(times), dropped, pct(lat, 50), pct(lat, 99))
-
-
 FrameCallback = Callable[[np.ndarray, np.ndarray, StageStats], None]
 
 
-class Pipeline:
-    """Runs the live pipeline on threads; see the module docstring.
+class Pipeline(LiveControls):
+    """Runs the live pipeline on threads; see the module docstring. The settings the GUI
+    changes while it runs (background, feather, model, sinks, ...) are ``LiveControls``'.
 
     ``segmenter``, ``source``, ``compositor`` and ``smoother`` may be injected (tests, the GUI);
     otherwise they are built from ``config`` in ``open()``. The pipeline owns and closes all of
@@ -192,7 +103,7 @@ class Pipeline:
         self._out_lock = threading.RLock()  # held around smoothing/compositing/sink writes
         self._stop = threading.Event()
         self._done = threading.Event()
-        self._timers = _Timers(config.stats_window)
+        self._timers = StageTimers(config.stats_window)
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
         self._error_stage = ""
@@ -522,90 +433,6 @@ class Pipeline:
             self._cached_stats = (now, self.stats())
         return self._cached_stats[1]
 
-    # ----------------------------------------------------------------- live setters (GUI)
-    def set_background(self, spec: str) -> None:
-        with self._out_lock:
-            if self._compositor is not None:
-                self._compositor.set_background(spec)
-            self.config = dataclasses.replace(self.config, background=spec)
-
-    def set_feather(self, feather: int) -> None:
-        self._update_compositor(feather=feather)
-
-    def set_blur_strength(self, blur_strength: int) -> None:
-        self._update_compositor(blur_strength=blur_strength)
-
-    def set_mirror(self, mirror: bool) -> None:
-        self._update_compositor(mirror=bool(mirror))
-
-    def _update_compositor(self, **changes: Any) -> None:
-        with self._out_lock:
-            new_config = dataclasses.replace(self.config, **changes)
-            if self._compositor is not None and not self.config.mask_only:
-                setters = [getattr(self._compositor, f"set_{k}", None) for k in changes]
-                if all(callable(s) for s in setters):
-                    for setter, value in zip(setters, changes.values(), strict=True):
-                        setter(value)
-                else:  # compositor without live setters: rebuild it with the new settings
-                    old, self._compositor = self._compositor, self._make_compositor(new_config)
-                    getattr(old, "close", lambda: None)()
-            self.config = new_config
-
-    def set_smoothing(self, smoothing: Any) -> None:
-        """New SmoothParams or strength; the running average is kept (no visible jump)."""
-        params = smooth_params(smoothing)
-        with self._out_lock:
-            if self._smoother is None:
-                self._smoother = make_smoother(params)
-            else:
-                self._smoother.params = params
-            self.config = dataclasses.replace(self.config, smoothing=smoothing)
-
-    def set_segmenter(self, name: str, device: str = "auto") -> bool:
-        """Load ``name`` on ``device`` (slow, outside the locks) and swap it in.
-
-        False if the pipeline was closed meanwhile (e.g. the GUI switched source): the model
-        just loaded is closed, not leaked.
-        """
-        new = self._load_segmenter(name, device)
-        with self._seg_lock:
-            swapped = not self._closed
-            if swapped:
-                stale, self._segmenter = self._segmenter, new
-                self.config = dataclasses.replace(self.config, model=name, device=device)
-            else:
-                stale = new
-        if stale is not None:
-            stale.close()
-        return swapped
-
-    def add_sink(self, sink: Any) -> None:
-        with self._out_lock:
-            if self._closed:
-                raise LivebgError("pipeline is closed: create a new Pipeline to add sinks")
-            self._sinks.append(sink)
-
-    def remove_sink(self, sink: Any, *, close: bool = True) -> None:
-        """Detach ``sink`` (closing it unless ``close=False``); unknown sinks are ignored."""
-        with self._out_lock:
-            if sink not in self._sinks:
-                return
-            self._sinks.remove(sink)
-        if close:
-            sink.close()
-
-    @property
-    def sinks(self) -> list[Any]:
-        with self._out_lock:
-            return list(self._sinks)
-
-
-def pick_fields(options: Any, names: Iterable[str]) -> dict[str, Any]:
-    """``{name: options.<name>}``: hands same-named settings between the CLI's arguments, the
-    GUI's Settings, PipelineConfig and open_source() without one line per field."""
-    return {name: getattr(options, name) for name in names}
-
-
 def load_segmenter_with_fallback(
     name: str, device: str, weights: str | None = None, *, cuda_fallback: bool = False,
     photos: bool = False,
@@ -620,24 +447,6 @@ def load_segmenter_with_fallback(
             raise
         log.warning("CUDA unavailable (%s); --cuda-fallback: using the CPU", exc)
         return load_segmenter(name, "cpu", weights=weights, photos=photos)
-
-
-def smooth_params(smoothing: Any) -> Any:
-    """SmoothParams from SmoothParams / a ``--smoothing`` strength in [0, 1) / None (defaults)."""
-    from livebg.smooth import SmoothParams
-
-    if isinstance(smoothing, SmoothParams):
-        return smoothing.validate()
-    if smoothing is None:
-        return SmoothParams()
-    return dataclasses.replace(SmoothParams(), strength=float(smoothing)).validate()
-
-
-def make_smoother(smoothing: Any) -> Any:
-    """A MaskSmoother for ``smoothing`` (see smooth_params); strength 0 passes masks through."""
-    from livebg.smooth import MaskSmoother
-
-    return MaskSmoother(smooth_params(smoothing))
 
 
 def mask_to_bgr(mask: np.ndarray, size: tuple[int, int], *, mirror: bool = False) -> np.ndarray:

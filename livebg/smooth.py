@@ -23,7 +23,8 @@ import numpy as np
 
 from livebg.errors import LivebgError
 
-__all__ = ["MaskSmoother", "SmoothParams", "SmoothState", "smooth_step"]
+__all__ = ["MaskSmoother", "SmoothParams", "SmoothState", "make_smoother", "smooth_params",
+           "smooth_step"]
 
 _BELOW_HALF = np.float32(0.5 - 1.0 / 512)  # just under 0.5: still "background" after rounding
 
@@ -140,3 +141,17 @@ class MaskSmoother:
 
     def reset(self) -> None:
         self._state = None
+
+
+def smooth_params(smoothing: SmoothParams | float | None) -> SmoothParams:
+    """SmoothParams from SmoothParams / a ``--smoothing`` strength in [0, 1) / None (defaults)."""
+    if isinstance(smoothing, SmoothParams):
+        return smoothing.validate()
+    if smoothing is None:
+        return SmoothParams()
+    return replace(SmoothParams(), strength=float(smoothing)).validate()
+
+
+def make_smoother(smoothing: SmoothParams | float | None) -> MaskSmoother:
+    """A MaskSmoother for ``smoothing`` (see smooth_params); strength 0 passes masks through."""
+    return MaskSmoother(smooth_params(smoothing))
