@@ -310,7 +310,7 @@ def blend(
     out = background.copy()
     if bw and bh:
         box = (slice(y, y + bh), slice(x, x + bw))
-        out[box] = _blend_into(frame, background, alpha, s, box)
+        _blend_into(frame, background, alpha, s, box, dst=out[box])
     return out
 
 
@@ -318,13 +318,16 @@ _WHOLE_FRAME_SHARE = 0.8
 
 
 def _blend_into(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, s: _Scratch,
-                box: tuple[slice, slice]) -> np.ndarray:
-    """The blend of ``box`` (views of the scratch buffers: OpenCV writes into them)."""
+                box: tuple[slice, slice], dst: np.ndarray | None = None) -> np.ndarray:
+    """The blend of ``box`` (views of the scratch buffers: OpenCV writes into them), into
+    ``dst`` when given (a view of the output: no second copy), else a new array."""
     cv2.cvtColor(alpha[box], cv2.COLOR_GRAY2BGR, dst=s.alpha3[box])
     cv2.bitwise_not(s.alpha3[box], dst=s.inv3[box])
     cv2.multiply(frame[box], s.alpha3[box], dst=s.fg[box], scale=1 / 255)
     cv2.multiply(background[box], s.inv3[box], dst=s.bg[box], scale=1 / 255)
-    return cv2.add(s.fg[box], s.bg[box])
+    if dst is None:
+        return cv2.add(s.fg[box], s.bg[box])
+    return cv2.add(s.fg[box], s.bg[box], dst=dst)
 
 
 # ---------------------------------------------------------------- stateful wrapper

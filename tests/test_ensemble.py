@@ -65,6 +65,11 @@ def test_a_pixel_one_model_alone_calls_person_is_background():
     assert row[68:92].max() <= 0.5 + 1e-6  # MediaPipe alone (both models)
     assert row[100:].max() <= 0.25 + 1e-6  # the general model alone
     assert (mask > 0.5).mean() == pytest.approx(0.25, abs=0.04)
+    # the video path: the widest member's width at the frame's shape, not the square model's
+    low = ens.infer(frame)
+    assert low.shape == (36, 64)
+    assert low[18, 24] == pytest.approx(1.0, abs=0.05)  # all three
+    assert low[18, 5] <= 0.5 + 1e-6  # the U-Net alone
 
 
 def test_close_closes_every_member_once():

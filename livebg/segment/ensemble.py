@@ -31,12 +31,16 @@ ENSEMBLE_NAME = "ensemble"
 DEFAULT_WEIGHTS = (2.0, 1.0, 1.0)
 
 
-def weighted_mean(masks: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
-    """The weighted mean of probability maps of any sizes, at the largest one's size
-    (bilinear, float32)."""
+def weighted_mean(masks: Sequence[np.ndarray], weights: Sequence[float],
+                  size: tuple[int, int] | None = None) -> np.ndarray:
+    """The weighted mean of probability maps of any sizes, at ``size`` (w, h) or else the
+    largest one's size (bilinear, float32)."""
     if not masks or len(masks) != len(weights):
         raise ValueError(f"{len(masks)} masks for {len(weights)} weights")
-    height, width = max((m.shape for m in masks), key=lambda shape: shape[0] * shape[1])
+    if size is None:
+        height, width = max((m.shape for m in masks), key=lambda shape: shape[0] * shape[1])
+    else:
+        width, height = size
     total = float(sum(weights))
     out = np.zeros((height, width), np.float32)
     for mask, weight in zip(masks, weights):
@@ -47,9 +51,18 @@ def weighted_mean(masks: Sequence[np.ndarray], weights: Sequence[float]) -> np.n
     return out
 
 
+def _common_size(masks: Sequence[np.ndarray], frame_bgr: np.ndarray) -> tuple[int, int]:
+    """The widest member's width at the frame's shape: members may squeeze the frame into
+    their own input (MediaPipe general: 256×256), the average must not."""
+    height, width = frame_bgr.shape[:2]
+    widest = min(max(m.shape[1] for m in masks), width)
+    return widest, max(1, round(widest * height / width))
+
+
 class Ensemble(SegmenterBase):
     """``members``' probabilities averaged with ``weights`` (``weighted_mean``): ``infer``
-    at the largest member's resolution (video), ``predict`` at the frame's (photos). ``+tta``
+    at the widest member's width and the frame's shape (video), ``predict`` at the frame's
+    size (photos). ``+tta``
     mirror-averages each member (``mirror_each``), ``+alt`` the whole. The ensemble's device
     is its first member's."""
 
@@ -65,13 +78,13 @@ class Ensemble(SegmenterBase):
         self._closed = False
 
     def infer(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None = None) -> np.ndarray:
-        return weighted_mean([m.infer(frame_bgr, thumbnails) for m in self.members],
-                             self.weights)
+        masks = [m.infer(frame_bgr, thumbnails) for m in self.members]
+        return weighted_mean(masks, self.weights, _common_size(masks, frame_bgr))
 
     def infer_mirrored(self, frame_bgr: np.ndarray,
                        thumbnails: Thumbnails | None = None) -> np.ndarray:
-        return weighted_mean([infer_mirrored(m, frame_bgr, thumbnails) for m in self.members],
-                             self.weights)
+        masks = [infer_mirrored(m, frame_bgr, thumbnails) for m in self.members]
+        return weighted_mean(masks, self.weights, _common_size(masks, frame_bgr))
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
         """The members' photo masks (each refined along the picture's edges at its own
