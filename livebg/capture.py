@@ -1,7 +1,9 @@
-"""Reading frames from a camera or a video file, plus the one-slot "latest frame wins" hand-off.
+"""Reading frames from a camera or a video file.
 
 Sources are plain blocking objects (``read()`` returns the next BGR frame); the pipeline runs them
-in its capture thread. Nothing here starts a thread.
+in its capture thread. Nothing here starts a thread. The one-slot hand-off between the
+pipeline's threads is ``livebg.handoff``; keeping native libraries quiet is ``livebg.quiet``
+(both importable from here too).
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from livebg.errors import LivebgError
+from livebg.quiet import quiet_cv2
 
 log = logging.getLogger(__name__)
 
@@ -30,89 +32,6 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 T = TypeVar("T")
-
-
-def quiet_cv2() -> Any:
-    """Import OpenCV with its own logging silenced: our errors are one line, theirs are noise."""
-    # FFmpeg reads this when its backend first initialises, so it works after `import cv2` too.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
-    import cv2
-
-    cv2.setLogLevel(0)
-    return cv2
-
-
-class _NativeStderr:
-    """Reference-counted redirect of fd 2 to /dev/null.
-
-    fd 2 is shared by every thread, so nested or concurrent blocks (two models loading at once
-    in the GUI) must restore it once, when the last one ends, or it stays silenced for good.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: int | None = None  # a dup of the real fd 2 while silenced
-
-    def silence(self) -> None:
-        with self._lock:
-            self._depth += 1
-            if self._depth == 1:
-                _flush_stderr()  # Python's buffered text belongs to the real stderr
-                self._saved = _point_fd2_at_null()
-
-    def restore(self) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._saved is not None:
-                _flush_stderr()  # text written inside the block is part of the noise
-                os.dup2(self._saved, 2)
-                os.close(self._saved)
-                self._saved = None
-
-
-def _flush_stderr() -> None:
-    try:
-        sys.stderr.flush()
-    except (AttributeError, OSError, ValueError):  # None (pythonw), closed or broken
-        pass
-
-
-def _point_fd2_at_null() -> int | None:
-    """Redirect fd 2 to /dev/null; a dup of the old fd 2 to restore, or None if fd 2 is unusable."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 (closed by a daemon, pythonw): there is nothing to silence
-        return None
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, 2)
-        finally:
-            os.close(null)
-    except OSError:
-        os.close(saved)
-        return None
-    return saved
-
-
-_NATIVE_STDERR = _NativeStderr()
-
-
-@contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence what native code writes straight to fd 2 (past ``sys.stderr``) in the block.
-
-    For C++ libraries that log while starting (MediaPipe/TFLite: "Created TensorFlow Lite
-    XNNPACK delegate", absl's W0000 lines). Process-wide while active, Python's stderr
-    included, so keep the block short. A no-op if fd 2 cannot be duplicated.
-    """
-    _NATIVE_STDERR.silence()
-    try:
-        yield
-    finally:
-        _NATIVE_STDERR.restore()
 
 
 class FrameSource(Protocol):
@@ -475,57 +394,3 @@ def list_cameras(max_index: int = 5, root: Path = V4L_ROOT,
     return found
 
 
-class LatestFrameSlot(Generic[T]):
-    """One-slot hand-off between threads: never a growing queue.
-
-    ``put`` overwrites an unread item (counted in ``dropped``) so the consumer always gets the
-    newest frame. With ``blocking=True`` ``put`` instead waits for the slot to empty, so nothing
-    is dropped (used for file jobs where every frame must reach the output).
-    ``close()`` wakes every waiter; an item already in the slot can still be taken afterwards.
-    """
-
-    def __init__(self, *, blocking: bool = False) -> None:
-        self.blocking = blocking
-        self.dropped = 0
-        self._item: T | None = None
-        self._has_item = False
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def put(self, item: T, timeout: float | None = None) -> bool:
-        """Store ``item``; False if the slot is closed (or, when blocking, the wait timed out)."""
-        with self._cond:
-            if self.blocking and not self._cond.wait_for(
-                lambda: not self._has_item or self._closed, timeout
-            ):
-                return False
-            if self._closed:
-                return False
-            if self._has_item:
-                self.dropped += 1
-            self._item, self._has_item = item, True
-            self._cond.notify_all()
-            return True
-
-    def get(self, timeout: float | None = None) -> T | None:
-        """Take the item; None after ``timeout`` or once closed and empty."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._has_item or self._closed, timeout):
-                return None
-            if not self._has_item:
-                return None
-            item, self._item, self._has_item = self._item, None, False
-            self._cond.notify_all()  # a blocking put may be waiting for room
-            return item
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def __len__(self) -> int:
-        return int(self._has_item)

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from livebg import __version__
 from livebg.assets import WEIGHTS_LICENCE, background_names
-from livebg.capture import check_video_path, quiet_cv2
+from livebg.capture import check_video_path
 from livebg.cli_checks import (
     background_file,
     check_background,
@@ -35,6 +35,7 @@ from livebg.cli_checks import (
 from livebg.errors import LivebgError
 from livebg.jobs import default_source, run_command
 from livebg.limits import MAX_BLUR_STRENGTH, MAX_FEATHER, number
+from livebg.quiet import quiet_cv2
 from livebg.safeio import ensure_std_streams, refuse_overwrite, silence_stdout
 from livebg.segment.mirror import ALT_SUFFIX
 from livebg.signals import exit_code, stop_on_signals

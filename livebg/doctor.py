@@ -164,7 +164,7 @@ def _device_name(node: Path) -> str:
 
 def _open_camera(index: int) -> tuple[int, int] | None:
     """(width, height) of camera ``index``'s first frame, or None; released at once."""
-    from livebg.capture import quiet_cv2
+    from livebg.quiet import quiet_cv2
 
     cv2 = quiet_cv2()
     cap = cv2.VideoCapture(index)

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from livebg.capture import FrameSource, LatestFrameSlot, open_source, parse_camera
+from livebg.capture import FrameSource, open_source, parse_camera
 from livebg.errors import LivebgError
+from livebg.handoff import LatestFrameSlot
 from livebg.live_controls import LiveControls
 from livebg.pipeline_config import CAMERA_FIELDS, PipelineConfig, pick_fields
 from livebg.resize import Thumbnails

@@ -13,14 +13,10 @@ import numpy as np
 import pytest
 from conftest import CLIP_SIZE, synthetic_frame
 
-from livebg.capture import (
-    CameraSource,
-    LatestFrameSlot,
-    VideoFileSource,
-    open_source,
-    quiet_native_stderr,
-)
+from livebg.capture import CameraSource, VideoFileSource, open_source
 from livebg.errors import LivebgError
+from livebg.handoff import LatestFrameSlot
+from livebg.quiet import quiet_native_stderr
 
 # ----------------------------------------------------------------------------- LatestFrameSlot
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livebg.capture import quiet_native_stderr
 from livebg.errors import LivebgError
 from livebg.limits import check_frame
+from livebg.quiet import quiet_native_stderr
 from livebg.resize import Thumbnails, downscale_shared
 from livebg.segment import SegmenterBase
 
