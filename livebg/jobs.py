@@ -5,6 +5,7 @@ camera and an output file (``run_video``)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -165,16 +166,16 @@ def _pipeline_config(args: argparse.Namespace, source: Any, realtime: bool) -> A
     )
 
 
-def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any) -> list[Any]:
+def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any, *,
+                headless: bool = False) -> list[Any]:
+    """The --output file and the --virtual-cam sinks. ``headless`` (no window): when the
+    virtual camera turns out to be unavailable, nothing needs the file played at its own pace
+    any more, so an --output job reads it flat out again (every frame, and its sound)."""
     from livebg.sinks import create_sink
 
     sinks: list[Any] = []
     width, height = source.size
     try:
-        if output is not None:
-            sinks.append(create_sink("file", path=output, fps=source.fps, size=source.size,
-                                     alpha=is_transparent(args.bg) and not args.mask_only,
-                                     quality=args.quality, audio_from=_sound_source(args, source)))
         if args.virtual_cam:
             from livebg.sinks.virtualcam import VirtualCamUnavailable
 
@@ -182,6 +183,15 @@ def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any) -> l
                 sinks.append(create_sink("virtualcam", width=width, height=height, fps=source.fps))
             except VirtualCamUnavailable as exc:
                 note(f"virtual camera unavailable: {exc}")
+                if headless and output is not None and not args.realtime \
+                        and getattr(source, "realtime", False):
+                    source.realtime = False
+                    note(f"writing {output} as fast as it goes instead of in real time")
+        if output is not None:
+            sinks.insert(0, create_sink(
+                "file", path=output, fps=source.fps, size=source.size,
+                alpha=is_transparent(args.bg) and not args.mask_only, quality=args.quality,
+                audio_from=_sound_source(args, source)))
     except BaseException:
         for sink in sinks:
             sink.close()
@@ -223,7 +233,9 @@ def run_video(args: argparse.Namespace, output: Path | None) -> int:
     pipe = Pipeline(config, source=source, on_frame=_progress(total, "frames"))
     # Model and compositor first: a bad --weights or --feather leaves no half-made output file.
     with pipe.open():
-        made = _make_sinks(args, output, source)
+        made = _make_sinks(args, output, source, headless=True)
+        if config.realtime and not getattr(source, "realtime", True):  # no virtual camera
+            pipe.config = dataclasses.replace(config, realtime=False)  # keep every frame
         for sink in made:
             pipe.add_sink(sink)
         if not pipe.sinks:

@@ -153,8 +153,9 @@ def test_virtual_cam_without_device_prints_hint_and_keeps_going(
     assert "Traceback" not in res.stderr
     hint = [ln for ln in livebg_lines(res.stderr) if "virtual camera unavailable" in ln]
     assert len(hint) == 1 and "modprobe v4l2loopback" in hint[0]
-    # --virtual-cam plays the file in real time: a loaded machine may drop a frame or two
-    assert 3 <= len(read_all(out)) <= 6
+    # nobody watches and the camera is missing: the file is written flat out, every frame
+    assert any("as fast as it goes" in ln for ln in livebg_lines(res.stderr))
+    assert len(read_all(out)) == 6
 
 
 def test_ctrl_c_stops_cleanly_and_finishes_the_file(clip: Path, tmp_path: Path) -> None:
