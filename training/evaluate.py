@@ -88,8 +88,8 @@ def open_model(spec: str, input_width: int | None, refine: str | None = None,
     if input_width is None and base.endswith(".pt"):
         input_width = CHECKPOINT_WIDTH
     model = _open_base_model(base, input_width, refine, photos)
-    if base.partition(":")[0] not in APP_MODELS:
-        model.name = Path(base).stem if base.endswith((".pt", ".onnx")) else base
+    is_file = base.endswith((".pt", ".onnx")) and base.partition(":")[0] not in APP_MODELS
+    model.name = Path(base).stem if is_file else base  # "ensemble:x/unet.onnx" keeps its file
     return with_mirror(model, mirror)
 
 
@@ -104,9 +104,7 @@ def _open_base_model(spec: str, input_width: int | None, refine: str | None,
     if name in APP_MODELS:  # "ensemble:runs/x/unet.onnx": that U-Net in the ensemble
         from livebg.segment import load_segmenter
 
-        model = load_segmenter(name, "cpu", weights=weights or None, photos=photos)
-        model.name = spec
-        return model
+        return load_segmenter(name, "cpu", weights=weights or None, photos=photos)
     if spec == "mediapipe":
         from livebg.segment.mediapipe import MediaPipeSegmenter
 

@@ -62,9 +62,8 @@ def _common_size(masks: Sequence[np.ndarray], frame_bgr: np.ndarray) -> tuple[in
 class Ensemble(SegmenterBase):
     """``members``' probabilities averaged with ``weights`` (``weighted_mean``): ``infer``
     at the widest member's width and the frame's shape (video), ``predict`` at the frame's
-    size (photos). ``+tta``
-    mirror-averages each member (``mirror_each``), ``+alt`` the whole. The ensemble's device
-    is its first member's."""
+    size (photos). ``+tta`` mirror-averages each member (``mirror_each``), ``+alt`` the
+    whole. The ensemble's device is its first member's."""
 
     def __init__(self, members: Sequence[Segmenter], weights: Sequence[float] | None = None,
                  name: str = ENSEMBLE_NAME) -> None:
