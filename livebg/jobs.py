@@ -166,37 +166,43 @@ def _pipeline_config(args: argparse.Namespace, source: Any, realtime: bool) -> A
     )
 
 
-def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any, *,
-                headless: bool = False) -> list[Any]:
-    """The --output file and the --virtual-cam sinks. ``headless`` (no window): when the
-    virtual camera turns out to be unavailable, nothing needs the file played at its own pace
-    any more, so an --output job reads it flat out again (every frame, and its sound)."""
-    from livebg.sinks import create_sink
-
+def _make_sinks(args: argparse.Namespace, output: Path | None, source: Any) -> list[Any]:
+    """The --output file and --virtual-cam sinks for the window, which plays in real time."""
     sinks: list[Any] = []
-    width, height = source.size
     try:
-        if args.virtual_cam:
-            from livebg.sinks.virtualcam import VirtualCamUnavailable
-
-            try:
-                sinks.append(create_sink("virtualcam", width=width, height=height, fps=source.fps))
-            except VirtualCamUnavailable as exc:
-                note(f"virtual camera unavailable: {exc}")
-                if headless and output is not None and not args.realtime \
-                        and getattr(source, "realtime", False):
-                    source.realtime = False
-                    note(f"writing {output} as fast as it goes instead of in real time")
         if output is not None:
-            sinks.insert(0, create_sink(
-                "file", path=output, fps=source.fps, size=source.size,
-                alpha=is_transparent(args.bg) and not args.mask_only, quality=args.quality,
-                audio_from=_sound_source(args, source)))
+            sinks.append(_file_sink(args, output, source))
+        cam = _virtual_cam_sink(args, source)
+        if cam is not None:
+            sinks.append(cam)
     except BaseException:
         for sink in sinks:
             sink.close()
         raise
     return sinks
+
+
+def _file_sink(args: argparse.Namespace, output: Path, source: Any) -> Any:
+    from livebg.sinks import create_sink
+
+    return create_sink("file", path=output, fps=source.fps, size=source.size,
+                       alpha=is_transparent(args.bg) and not args.mask_only,
+                       quality=args.quality, audio_from=_sound_source(args, source))
+
+
+def _virtual_cam_sink(args: argparse.Namespace, source: Any) -> Any | None:
+    """The --virtual-cam sink, or None (not asked for, or no device: the hint is printed)."""
+    if not args.virtual_cam:
+        return None
+    from livebg.sinks import create_sink
+    from livebg.sinks.virtualcam import VirtualCamUnavailable
+
+    width, height = source.size
+    try:
+        return create_sink("virtualcam", width=width, height=height, fps=source.fps)
+    except VirtualCamUnavailable as exc:
+        note(f"virtual camera unavailable: {exc}")
+        return None
 
 
 def _sound_source(args: argparse.Namespace, source: Any) -> Path | None:
@@ -233,12 +239,20 @@ def run_video(args: argparse.Namespace, output: Path | None) -> int:
     pipe = Pipeline(config, source=source, on_frame=_progress(total, "frames"))
     # Model and compositor first: a bad --weights or --feather leaves no half-made output file.
     with pipe.open():
-        made = _make_sinks(args, output, source, headless=True)
-        if config.realtime and not getattr(source, "realtime", True):  # no virtual camera
-            pipe.config = dataclasses.replace(config, realtime=False)  # keep every frame
-        for sink in made:
-            pipe.add_sink(sink)
-        if not pipe.sinks:
+        cam = _virtual_cam_sink(args, source)  # the pipeline closes what it holds
+        if cam is not None:
+            pipe.add_sink(cam)
+        elif args.virtual_cam and output is not None and not args.realtime \
+                and getattr(source, "realtime", False):
+            # no device and no window: nothing needs the file's pace any more, so the job
+            # reads it flat out again (every frame, and its sound)
+            source.realtime = False
+            pipe.config = dataclasses.replace(config, realtime=False)
+            note(f"writing {output} as fast as it goes instead of in real time")
+        if output is not None:
+            pipe.add_sink(_file_sink(args, output, source))
+        made = pipe.sinks  # a failed run lets go of its sinks: keep them to report on
+        if not made:
             why = "the virtual camera is unavailable" if args.virtual_cam else "no --output"
             note(f"{why} and no window: processing without writing anything")
         try:
