@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from livebg.segment.unet import default_weights
@@ -23,8 +24,66 @@ def test_flicker_table_for_a_model_on_a_clip(tmp_path: Path, capsys) -> None:
     scores = results[str(default_weights())]["sample"]
     assert scores["raw"] > 0  # the sample's figure moves: some pixels do cross 0.5
     assert scores["smoothed"] <= scores["raw"]  # smoothing never adds flicker here
+    assert 0 < scores["smoothed_frame_pct"] <= scores["raw_frame_pct"] < 100
     assert json.loads(out.read_text()) == results
-    assert "| sample |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.count("| sample |") == 2  # one table at the frame's size, one at 256x144
+    assert "at the clip's size" in printed
+
+
+def test_flicker_tables_compare_each_model_with_the_last_one() -> None:
+    """A clip per row, a model per column, and each model's smoothed flicker against the
+    last model's: the geometric mean of the per-clip ratios and the clips at or under it."""
+
+    def scores(smoothed: float) -> dict[str, float]:
+        return {"raw": 2 * smoothed, "smoothed": smoothed,
+                "raw_frame_pct": smoothed / 50, "smoothed_frame_pct": smoothed / 100}
+
+    results = {"ours": {"a": scores(1.0), "b": scores(4.0)},
+               "theirs": {"a": scores(2.0), "b": scores(2.0)}}
+    table = flicker.format_tables(results)
+    assert "| clip | ours | theirs |" in table
+    assert "| a | 2.0 -> 1.0 | 4.0 -> 2.0 |" in table
+    assert "| b | 0.0800 -> 0.0400 | 0.0400 -> 0.0200 |" in table
+    # ratios 0.5 and 2: geometric mean 1, under on one clip; both measures
+    assert table.count("ours against theirs: geometric mean of the ratios 1.000, "
+                       "at or under on 1 of 2 clips") == 2
+
+
+def test_frame_flips_count_the_share_of_the_frame_that_changes_side() -> None:
+    """A square that grows by 4 px each way per frame flips its new ring, as a share of
+    the frame; a mask at the frame's own size needs no upscale; a still mask flips nothing."""
+    frame = (400, 300)
+    meter, still = flicker.FrameFlips(frame), flicker.FrameFlips(frame)
+    for half in (40, 44, 48):
+        mask = np.zeros((300, 400), np.float32)
+        mask[150 - half:150 + half, 200 - half:200 + half] = 1.0
+        meter.add(mask)
+        still.add(np.ones((300, 400), np.float32))
+    rings = ((88**2 - 80**2) + (96**2 - 88**2)) / 2
+    assert meter.percent() == pytest.approx(100 * rings / (400 * 300))
+    assert still.percent() == 0.0
+    assert flicker.FrameFlips(frame).percent() == 0.0  # fewer than two frames: nothing yet
+
+
+def test_an_outline_jitter_below_a_pixel_of_the_common_grid_flips_only_at_the_frame_size() -> None:
+    """A 256x144 mask whose edge pixels wobble without crossing 0.5 flips nothing on the
+    256x144 grid, though the crossing between them moves by 2/3 of a pixel: 2.5 frame
+    pixels of a 640x360 clip, which the app shows and the frame-size measure counts."""
+    from livebg.flicker import flips_per_frame
+
+    masks = []
+    for frame in range(6):
+        mask = np.zeros((144, 256), np.float32)
+        mask[:, :100] = 1.0
+        mask[:, 100] = 0.9 if frame % 2 else 0.7  # the crossing to the next column's 0.3
+        mask[:, 101] = 0.3  # moves between 1/2 and 2/3 of the way: no pixel changes side
+        masks.append(mask)
+    assert flips_per_frame(masks) == 0.0
+    meter = flicker.FrameFlips((640, 360))
+    for mask in masks:
+        meter.add(mask)
+    assert meter.percent() == pytest.approx(100 * 2 / 640, abs=100 * 1 / 640)
 
 
 @pytest.mark.skipif(default_weights() is None, reason="no shipped U-Net weights")

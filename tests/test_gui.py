@@ -637,6 +637,11 @@ def test_the_window_offers_each_mirror_averaging_and_starts_with_the_alternating
     assert {"auto+alt", "unet", "mediapipe+tta"} <= set(names) and names[0] == "auto+alt"
     assert win.state.model == "auto+alt" and combo.currentData() == "auto+alt"
     assert "+alt (default)" in combo.toolTip()
+    tips = {combo.itemData(i): combo.itemData(i, Qt.ItemDataRole.ToolTipRole)
+            for i in range(combo.count())}
+    assert "ensemble+alt" in tips  # each entry says what it costs live: the ensemble alone
+    assert all(("three networks" in (tip or "")) == name.startswith("ensemble")
+               for name, tip in tips.items())
 
 
 def test_camera_picker_lists_what_opens(harness: Harness) -> None:
