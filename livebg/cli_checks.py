@@ -73,7 +73,7 @@ def is_transparent(spec: str) -> bool:
 
 def check_background(spec: str, *, video: bool, output: Path | None = None) -> None:
     """``transparent`` on video needs an output that keeps alpha (``ALPHA_EXTENSIONS``)."""
-    from livebg.composite import parse_background
+    from livebg.backgrounds import parse_background
 
     parse_background(spec)
     if video and is_transparent(spec) and (
@@ -102,7 +102,7 @@ def resolve_video_output(output: str, input_path: Path | None, *, alpha: bool = 
 
 def background_file(spec: str) -> Path | None:
     """The file a --bg spec reads (a path, or a bundled background by name), or None."""
-    from livebg.composite import parse_background
+    from livebg.backgrounds import parse_background
 
     try:
         return getattr(parse_background(spec), "path", None)

@@ -74,7 +74,7 @@ def _input_path(args: argparse.Namespace) -> Path | None:
 
 
 def run_stills(args: argparse.Namespace, source: Path) -> int:
-    from livebg.pipeline import load_segmenter_with_fallback
+    from livebg.segment import load_segmenter_with_fallback
     from livebg.stills import StillJob, plan_outputs, process_stills
 
     warn_camera_options(args)

@@ -146,6 +146,8 @@ class Pipeline(LiveControls):
 
     def _load_segmenter(self, name: str, device: str) -> Any:
         c = self.config
+        from livebg.segment import load_segmenter_with_fallback
+
         return load_segmenter_with_fallback(name, device, c.weights, cuda_fallback=c.cuda_fallback)
 
     @staticmethod
@@ -416,6 +418,8 @@ class Pipeline(LiveControls):
 
     def _render(self, frame: Frame, mask: np.ndarray) -> np.ndarray:
         if self.config.mask_only:
+            from livebg.composite import mask_to_bgr
+
             return mask_to_bgr(mask, frame.image.shape[1::-1], mirror=self.config.mirror)
         return self._compositor.apply(frame.image, mask, frame.thumbnails)
 
@@ -434,34 +438,6 @@ class Pipeline(LiveControls):
             self._cached_stats = (now, self.stats())
         return self._cached_stats[1]
 
-def load_segmenter_with_fallback(
-    name: str, device: str, weights: str | None = None, *, cuda_fallback: bool = False,
-    photos: bool = False,
-) -> Any:
-    """``load_segmenter``; with ``cuda_fallback`` a failed CUDA load retries on the CPU."""
-    from livebg.segment import load_segmenter
-
-    try:
-        return load_segmenter(name, device, weights=weights, photos=photos)
-    except LivebgError as exc:
-        if device != "cuda" or not cuda_fallback:
-            raise
-        log.warning("CUDA unavailable (%s); --cuda-fallback: using the CPU", exc)
-        return load_segmenter(name, "cpu", weights=weights, photos=photos)
-
-
-def mask_to_bgr(mask: np.ndarray, size: tuple[int, int], *, mirror: bool = False) -> np.ndarray:
-    """A float mask at any resolution as a frame-sized grey BGR uint8 image."""
-    import cv2
-
-    if mask.shape[1::-1] != tuple(size):
-        mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
-    grey = cv2.convertScaleAbs(mask, alpha=255.0)
-    if mirror:
-        grey = cv2.flip(grey, 1)
-    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-
-
 __all__ = [
     "CAMERA_FIELDS",
     "STAGES",
@@ -470,9 +446,7 @@ __all__ = [
     "PipelineConfig",
     "StageStats",
     "StageTiming",
-    "load_segmenter_with_fallback",
     "make_smoother",
     "smooth_params",
-    "mask_to_bgr",
     "pick_fields",
 ]

@@ -14,8 +14,8 @@ from conftest import FakeSegmenter, read_all
 
 from livebg import __version__, cli
 from livebg.assets import background_names, bundled_background, sample_clip
+from livebg.backgrounds import parse_background
 from livebg.capture import camera_names
-from livebg.composite import parse_background
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,15 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livebg.composite import (
-    COLOR_NAMES,
-    BackgroundSpec,
-    Compositor,
-    blend,
-    cover_crop,
-    mask_to_alpha,
-    parse_background,
-)
+from livebg.backgrounds import COLOR_NAMES, BackgroundSpec, cover_crop, parse_background
+from livebg.composite import Compositor, blend, mask_to_alpha
 from livebg.errors import LivebgError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -266,8 +266,8 @@ def test_live_setting_changes_keep_the_state():
 @pytest.mark.parametrize("device", DEVICES)
 def test_stage_masks_match_cpu_path(device, frames):
     """--mask-only: the smoothed +alt mask at the frame's size, both paths."""
+    from livebg.composite import mask_to_bgr
     from livebg.gpu.stage import GpuStage, read_settings
-    from livebg.pipeline import mask_to_bgr
     from livebg.smooth import MaskSmoother
 
     segmenter, smoother = cpu_path("+alt"), MaskSmoother()
@@ -286,10 +286,10 @@ def test_stage_with_a_strided_network_without_refinement():
     numpy path's ``Letterbox`` does."""
     from types import SimpleNamespace
 
+    from livebg.composite import mask_to_bgr
     from livebg.gpu.stage import GpuStage, Settings
     from livebg.gpu.weights import InferenceUnet
     from livebg.model import ModelConfig, deployable
-    from livebg.pipeline import mask_to_bgr
     from livebg.segment.unet import letterbox_for
 
     torch.manual_seed(0)

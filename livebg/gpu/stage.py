@@ -262,7 +262,7 @@ class GpuStage:
                    mask: torch.Tensor) -> torch.Tensor:
         """``Compositor.apply`` (or ``mask_to_bgr``) on the device: 1×C×H×W, 0..255."""
         s, size = self._settings, self._size
-        if s.kind == "mask":  # livebg.pipeline.mask_to_bgr
+        if s.kind == "mask":  # livebg.composite.mask_to_bgr
             grey = ops.to_pixels(ops.linear_resize(mask, size) * 255.0)
             return (grey.flip(-1) if s.mirror else grey).expand(1, 3, -1, -1)
         if s.mirror:

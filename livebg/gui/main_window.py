@@ -81,7 +81,7 @@ def probe_cameras(
 
 def background_to_mode(spec: str) -> tuple[str, str]:
     """A pipeline background spec as the panel's (mode, value)."""
-    from livebg.composite import VIDEO_EXTENSIONS, parse_color
+    from livebg.backgrounds import VIDEO_EXTENSIONS, parse_color
 
     text = str(spec).strip()
     word = text.lower()
@@ -103,7 +103,7 @@ def mode_to_background(mode: str, value: str) -> str:
 
 
 def bundled_backgrounds(assets: Path | None = None) -> list[str]:
-    from livebg.composite import IMAGE_EXTENSIONS
+    from livebg.backgrounds import IMAGE_EXTENSIONS
 
     folder = (assets or assets_dir()) / "backgrounds"
     if not folder.is_dir():
@@ -623,7 +623,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _validate_background(self, spec: str) -> bool:
-        from livebg.composite import parse_background
+        from livebg.backgrounds import parse_background
 
         try:
             parse_background(spec)

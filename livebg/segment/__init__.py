@@ -157,7 +157,22 @@ def cuda_driver_has_device() -> bool:
     return False
 
 
+def load_segmenter_with_fallback(
+    name: str, device: str, weights: str | None = None, *, cuda_fallback: bool = False,
+    photos: bool = False,
+) -> Segmenter:
+    """``load_segmenter``; with ``cuda_fallback`` a failed CUDA load retries on the CPU."""
+    try:
+        return load_segmenter(name, device, weights=weights, photos=photos)
+    except LivebgError as exc:
+        if device != "cuda" or not cuda_fallback:
+            raise
+        log.warning("CUDA unavailable (%s); --cuda-fallback: using the CPU", exc)
+        return load_segmenter(name, "cpu", weights=weights, photos=photos)
+
+
 __all__ = ["Segmenter", "SegmenterBase", "FlipAveraged", "MirrorAlternating",
-           "available_segmenters", "load_segmenter", "split_mirror", "start_clip", "with_mirror",
+           "available_segmenters", "load_segmenter", "load_segmenter_with_fallback",
+           "split_mirror", "start_clip", "with_mirror",
            "cuda_available", "cuda_driver_has_device", "resolve_auto", "mediapipe_installed",
            "DEVICES", "TTA_SUFFIX", "ALT_SUFFIX", "MIRROR_SUFFIXES"]
