@@ -5,7 +5,6 @@ and device names, weights, backgrounds, outputs, and the names the options take 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,15 +19,6 @@ from livebg.sinks.file import ALPHA_EXTENSIONS, FILE_EXTENSIONS, check_writable_
 WRITABLE_VIDEO_EXTENSIONS = tuple(FILE_EXTENSIONS)  # what FileSink can encode
 # Options whose PipelineConfig field has another name (the window's saved settings use those).
 _CONFIG_NAMES = {"input": "source", "camera": "source", "bg": "background"}
-
-
-def display_available() -> bool:
-    """Whether a window can be shown (Linux needs X11 or Wayland; other systems always can)."""
-    if os.environ.get("QT_QPA_PLATFORM", "") in {"offscreen", "minimal"}:
-        return False
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def check_models(names: Sequence[str], devices: Sequence[str]) -> None:

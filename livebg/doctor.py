@@ -269,7 +269,7 @@ def check_qt() -> list[Check]:
         return [Check("Qt window", False, "PyQt6 not installed", "pip install 'PyQt6>=6.5'")]
     from PyQt6.QtCore import PYQT_VERSION_STR, QLibraryInfo
 
-    from livebg.cli_checks import display_available
+    from livebg.display import apt_install, display_available, xcb_missing_libraries
 
     plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
     have = sorted(p.name.split(".")[0].removeprefix("libq") for p in plugins.glob("*q*"))
@@ -278,24 +278,16 @@ def check_qt() -> list[Check]:
     detail = f"PyQt6 {PYQT_VERSION_STR}, platform plugins: {' '.join(have) or 'none'}"
     if missing == want:
         return [Check("Qt window", False, detail, "pip install --force-reinstall PyQt6")]
-    checks = []
-    if sys.platform.startswith("linux") and "xcb" in have and not _has_lib("xcb-cursor"):
-        checks.append(Check("Qt window", False, detail + "; libxcb-cursor missing (xcb needs "
-                            "it since Qt 6.5)", "sudo apt install libxcb-cursor0"))
-    elif not display_available():
-        checks.append(Check("Qt window", False, detail + "; no display (DISPLAY and "
-                            "WAYLAND_DISPLAY unset): the window cannot open",
-                            "run from a desktop session, or add --no-window (files, "
-                            "--virtual-cam)"))
-    else:
-        checks.append(Check("Qt window", True, detail))
-    return checks
-
-
-def _has_lib(name: str) -> bool:
-    import ctypes.util
-
-    return ctypes.util.find_library(name) is not None
+    libraries = xcb_missing_libraries() if "xcb" in have else []
+    if libraries:
+        return [Check("Qt window", False, f"{detail}; the X11 (xcb) plugin cannot load: "
+                      f"{', '.join(libraries)} missing", apt_install(libraries))]
+    if not display_available():
+        return [Check("Qt window", False, detail + "; no display (DISPLAY and "
+                      "WAYLAND_DISPLAY unset): the window cannot open",
+                      "run from a desktop session, or add --no-window (files, "
+                      "--virtual-cam)")]
+    return [Check("Qt window", True, detail)]
 
 
 def check_settings() -> list[Check]:

@@ -21,7 +21,6 @@ from livebg.cli_checks import (
     check_virtual_cam_exists,
     check_weights,
     config_overrides,
-    display_available,
     given_config_fields,
     is_transparent,
     note,
@@ -30,6 +29,7 @@ from livebg.cli_checks import (
     warn_camera_options,
     with_tta,
 )
+from livebg.display import window_problem
 from livebg.errors import LivebgError
 from livebg.pipeline import CAMERA_FIELDS, pick_fields
 from livebg.safeio import ReadFiles, refuse_overwrite
@@ -218,8 +218,8 @@ def run_video(args: argparse.Namespace, output: Path | None) -> int:
     from livebg.pipeline import Pipeline
 
     window = not args.no_window
-    if window and not display_available():
-        note("no display found: running headless (add --no-window to skip this check)")
+    if window and (problem := window_problem()) is not None:
+        note(f"{problem}: running headless (add --no-window to skip this check)")
         window = False
     if window and is_transparent(args.bg) and not args.mask_only:
         note("the window cannot show transparency: writing the alpha video headless")

@@ -194,7 +194,7 @@ def test_with_a_display_the_desktop_app_gets_the_config_and_sinks(
         seen["config"], seen["sinks"], seen["given"] = config, kwargs.get("sinks"), kwargs["given"]
         return 0
 
-    monkeypatch.setattr(livebg.jobs, "display_available", lambda: True)
+    monkeypatch.setattr(livebg.jobs, "window_problem", lambda: None)
     monkeypatch.setattr(livebg.gui, "run_app", fake_run_app)
     out = tmp_path / "rec.mp4"
     assert cli.main(["--input", str(clip), "--bg", "#00ff00", "--mirror", "--output",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from livebg import cli, cli_checks, doctor
+from livebg import cli, display, doctor
 from livebg.doctor import Check
 
 
@@ -116,8 +116,8 @@ def test_models_report_checksums_and_broken_files(monkeypatch: pytest.MonkeyPatc
 
 def test_qt_without_display(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("PyQt6")
-    monkeypatch.setattr(cli_checks, "display_available", lambda: False)
-    monkeypatch.setattr(doctor, "_has_lib", lambda name: True)
+    monkeypatch.setattr(display, "display_available", lambda: False)
+    monkeypatch.setattr(display, "xcb_missing_libraries", lambda: [])
     (check,) = doctor.check_qt()
     assert not check.ok and "no display" in check.detail and "--no-window" in check.fix
 
