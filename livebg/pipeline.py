@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from livebg.capture import FrameSource, open_source, parse_camera
+from livebg.composite import mask_to_bgr
 from livebg.errors import LivebgError
 from livebg.handoff import LatestFrameSlot
 from livebg.live_controls import LiveControls
@@ -145,9 +146,9 @@ class Pipeline(LiveControls):
         return open_source(c.source, **pick_fields(c, ("realtime", "loop", *CAMERA_FIELDS)))
 
     def _load_segmenter(self, name: str, device: str) -> Any:
-        c = self.config
         from livebg.segment import load_segmenter_with_fallback
 
+        c = self.config
         return load_segmenter_with_fallback(name, device, c.weights, cuda_fallback=c.cuda_fallback)
 
     @staticmethod
@@ -418,8 +419,6 @@ class Pipeline(LiveControls):
 
     def _render(self, frame: Frame, mask: np.ndarray) -> np.ndarray:
         if self.config.mask_only:
-            from livebg.composite import mask_to_bgr
-
             return mask_to_bgr(mask, frame.image.shape[1::-1], mirror=self.config.mirror)
         return self._compositor.apply(frame.image, mask, frame.thumbnails)
 

@@ -29,7 +29,7 @@ from PyQt6.QtWidgets import (
 from livebg.gui.settings import Settings
 from livebg.segment.ensemble import ENSEMBLE_NAME
 
-# measured on a 2-core laptop-class CPU, 1280x720: 28 ms a frame against 7.7 for unet+alt
+# measured on the 2-core AVX2 VM at 1280x720: 28 ms a frame against 7.7 for unet+alt
 ENSEMBLE_HINT = ("The U-Net and both MediaPipe models averaged: the photos' default. Live it "
                  "runs three networks a frame, about 4x the U-Net's time: fewer frames per "
                  "second on a slow CPU")
