@@ -229,6 +229,9 @@ def run_video(args: argparse.Namespace, output: Path | None) -> int:
     source = _open_video_source(args, realtime)
     config = _pipeline_config(args, source, realtime)
     if window:
+        if args.max_frames:
+            note("--max-frames stops headless jobs only: the window plays until it is closed "
+                 "(add --no-window to stop after that many frames)")
         try:
             sinks = _make_sinks(args, output, source)
         except BaseException:

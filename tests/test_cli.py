@@ -209,6 +209,22 @@ def test_with_a_display_the_desktop_app_gets_the_config_and_sinks(
     assert {"source", "background", "mirror"} <= given and not {"model", "feather"} & given
 
 
+def test_max_frames_with_the_window_says_the_window_plays_on(
+    clip: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The window loops a clip until it is closed, so a typed --max-frames would do
+    nothing there: one line says so and how to get it."""
+    import livebg.gui
+    import livebg.jobs
+
+    monkeypatch.setattr(livebg.jobs, "window_problem", lambda: None)
+    monkeypatch.setattr(livebg.gui, "run_app", lambda config, **kwargs: 0)
+    assert cli.main(["--input", str(clip), "--max-frames", "3"]) == 0
+    assert "--max-frames stops headless jobs only" in capsys.readouterr().err
+    assert cli.main(["--input", str(clip)]) == 0
+    assert "--max-frames" not in capsys.readouterr().err
+
+
 def test_options_typed_at_their_default_values_count_as_given() -> None:
     argv = ["--camera", "0", "--bg", "blur", "-m", "auto", "--virtual-cam"]
     args = cli.parse_args_given(cli.build_parser(), argv)
