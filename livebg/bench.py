@@ -296,9 +296,10 @@ def format_table(results: list[BenchResult]) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, plan: BenchPlan, results: list[BenchResult]) -> None:
+def write_json(path: Path, plan: BenchPlan, results: list[BenchResult],
+               machine: dict[str, Any] | None = None) -> None:
     doc = {
-        "machine": machine_info(),
+        "machine": machine if machine is not None else machine_info(),
         "input": input_info(plan.source),
         "frames": plan.frames,
         "warmup": plan.warmup,
@@ -323,10 +324,11 @@ def bench_main(plan: BenchPlan, json_path: Path | None, *, out: TextIO | None = 
     guarded = GuardedOut(out or sys.stdout)
     results = run_bench(plan, out=guarded)  # type: ignore[arg-type]
     partial = is_partial(plan, results)
+    machine = machine_info()
     if json_path is not None:  # first: the file must not depend on stdout still working
-        write_json(json_path, plan, results)
+        write_json(json_path, plan, results, machine)
     print(format_table(results), file=guarded)
-    print(machine_line(machine_info()), file=guarded)
+    print(machine_line(machine), file=guarded)
     if plan.repeat > 1:
         print("\n" + format_summary(summarize(results)), file=guarded)
     if json_path is not None:

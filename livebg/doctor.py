@@ -278,7 +278,7 @@ def check_qt() -> list[Check]:
     detail = f"PyQt6 {PYQT_VERSION_STR}, platform plugins: {' '.join(have) or 'none'}"
     if missing == want:
         return [Check("Qt window", False, detail, "pip install --force-reinstall PyQt6")]
-    libraries = xcb_missing_libraries() if "xcb" in have else []
+    libraries = xcb_missing_libraries(plugins / "libqxcb.so") if "xcb" in have else []
     if libraries:
         return [Check("Qt window", False, f"{detail}; the X11 (xcb) plugin cannot load: "
                       f"{', '.join(libraries)} missing", apt_install(libraries))]

@@ -117,7 +117,7 @@ def test_models_report_checksums_and_broken_files(monkeypatch: pytest.MonkeyPatc
 def test_qt_without_display(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("PyQt6")
     monkeypatch.setattr(display, "display_available", lambda: False)
-    monkeypatch.setattr(display, "xcb_missing_libraries", lambda: [])
+    monkeypatch.setattr(display, "xcb_missing_libraries", lambda plugin=None: [])
     (check,) = doctor.check_qt()
     assert not check.ok and "no display" in check.detail and "--no-window" in check.fix
 
