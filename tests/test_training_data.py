@@ -288,7 +288,7 @@ def test_train_one_epoch_with_a_pseudolabelled_root_and_composites(tmp_path):
     out = tmp_path / "run"
     result = train.main(["--data", f"{people}=1", f"{pseudo}=2", "--composites", "1",
                          "--recolour", "0.5", "--objects", "0.5", "--stability", "0.5",
-                         "--epoch-size", "12",
+                         "--close-ups", "0.5", "--epoch-size", "12",
                          "--val", str(people), str(pseudo), "--out", str(out), "--epochs", "1",
                          "--batch-size", "4", "--height", "64", "--width", "64",
                          "--workers", "0", "--warmup-steps", "1", "--no-progress",

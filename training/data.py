@@ -19,6 +19,7 @@ import numpy as np
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
+from training.closeup import close_up
 from training.composite import (
     Cutout,
     add_objects,
@@ -27,6 +28,7 @@ from training.composite import (
     cutouts_from,
     recolour_person,
 )
+from training.metrics import people_in
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -159,14 +161,18 @@ class PortraitDataset(Dataset):
     (pseudo-labels) are kept as they are; hard masks get weight 1. ``recolour``: the
     probability of a colour change inside the person (``recolour_person``); ``objects``:
     the probability of 1–2 made objects beside or in front of the person
-    (``add_objects``), cut from ``textures``."""
+    (``add_objects``), cut from ``textures``; ``close_ups``: the probability of a close-up
+    crop of a single-person sample, the head running off the top edge (``training.closeup``;
+    group photos keep their whole scene: close-ups of them too cost 0.8 mIoU on realworld/val's
+    video path, ``assets/MODEL.md``, session 11)."""
 
     def __init__(self, pairs: list[Pair], transform: A.Compose, cache_long_side: int = 384,
                  backgrounds: list[np.ndarray] | None = None, paste_prob: float = 0.0,
                  progress: bool = True, recolour: float = 0.0, objects: float = 0.0,
-                 textures: list[np.ndarray] | None = None):
+                 textures: list[np.ndarray] | None = None, close_ups: float = 0.0):
         self.transform = transform
         self.objects, self.textures = objects, textures or []
+        self.close_ups = close_ups
         self.backgrounds = backgrounds or []
         self.paste_prob = paste_prob if self.backgrounds else 0.0
         self.recolour = recolour
@@ -187,6 +193,10 @@ class PortraitDataset(Dataset):
         image, mask, weight = self.samples[index]
         if weight is None:
             weight = np.full_like(mask, 255)
+        if (self.close_ups and np.random.rand() < self.close_ups
+                and people_in(mask > 127) == 1):
+            rng = np.random.default_rng(np.random.randint(2**31))
+            image, mask, weight = close_up(image, mask, weight, rng)
         hard = mask > 127
         if self.paste_prob and np.random.rand() < self.paste_prob:
             bg = self.backgrounds[np.random.randint(len(self.backgrounds))]

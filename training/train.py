@@ -13,8 +13,9 @@ validation root is scored on its own and the best epoch is chosen by their mean:
         --init livebg/assets/unet.safetensors
 
 ``--objects P`` pastes made objects beside and in front of the people (labelled
-background), ``--stability W`` makes each mask agree with the next frame's (a few pixels
-moved, sensor noise).
+background), ``--close-ups P`` crops a single-person sample to the head running off the
+top edge (someone leaning into the camera, ``training.closeup``), ``--stability W`` makes
+each mask agree with the next frame's (a few pixels moved, sensor noise).
 
 Reads top to bottom: config → data → model → optimiser → loop (train, validate,
 checkpoint, log, plot). Checkpoints carry their full config and resume exactly.
@@ -90,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="probability of 1-2 made objects (scene texture or flat colour, random "
                         "outline) pasted beside or in front of the person in a sample: "
                         "things next to a person are background")
+    p.add_argument("--close-ups", type=float, default=0.0, metavar="P",
+                   help="probability of a close-up of a single-person sample: the head "
+                        "filling the frame and cut by its top edge (training.closeup)")
     p.add_argument("--epoch-size", type=int, default=0,
                    help="samples drawn per epoch from the weighted mix (0 = the sources' "
                         "total size)")
@@ -305,6 +309,10 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"--degrade {args.degrade} must be between 0 and 3")
     if not 0 <= args.framing <= 1.5:  # beyond, the zoom-out and crop ranges reach zero
         raise SystemExit(f"--framing {args.framing} must be between 0 and 1.5")
+    for flag, odds in (("--close-ups", args.close_ups), ("--objects", args.objects),
+                       ("--recolour", args.recolour)):
+        if not 0 <= odds <= 1:
+            raise SystemExit(f"{flag} {odds} is a probability: give a number from 0 to 1")
     backgrounds = load_backgrounds(args.bg_dir)
     augment = train_augment(args.height, args.width, args.degrade, args.framing)
     sources, names, weights = [], [], []
@@ -316,7 +324,8 @@ def main(argv: list[str] | None = None) -> dict:
             if not pairs:
                 continue
         sources.append(PortraitDataset(pairs, augment, args.cache_long_side, backgrounds,
-                                       args.paste_prob, progress, args.recolour))
+                                       args.paste_prob, progress, args.recolour,
+                                       close_ups=args.close_ups))
         names.append(root)
         weights.append(weight)
     if not sources:

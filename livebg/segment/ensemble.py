@@ -9,8 +9,8 @@ have no frame rate to keep, so they can pay for three networks (the ``ensemble``
     ensemble = 2 × U-Net + 1 × MediaPipe landscape + 1 × MediaPipe general, each +tta
 
 Photo path, every model mirror-averaged, shipped U-Net / MediaPipe / ensemble: EG1800 mIoU
-95.95 / 96.22 / 96.58; realworld/val 74.02 / 70.87 / 74.03, its single-person photos
-75.77 / 76.41 / 78.41, its groups 71.92 / 64.26 / 68.81 (``assets/MODEL.md``).
+95.93 / 96.22 / 96.63; realworld/val 73.57 / 70.87 / 73.86, its single-person photos
+75.43 / 76.41 / 78.32, its groups 71.35 / 64.26 / 68.54 (stage 30, ``assets/MODEL.md``).
 """
 
 from __future__ import annotations
