@@ -3,8 +3,8 @@ and running off its top edge.
 
 Portrait sets frame the head and shoulders with room above the hair, so a network trained on
 them learns that a person's outline comes back down inside the frame. Where the head is
-cut by the top edge it drops the hair, a hat or the forehead (EG1800 val at 0.55×: the
-shipped U-Net 95.10 mIoU against MediaPipe's 96.17; ``assets/MODEL.md``, session 11).
+cut by the top edge it drops the hair, a hat or the forehead (EG1800 val at 0.55×, photo
+path: stage 29's U-Net 95.09 mIoU against MediaPipe's 96.05; ``assets/MODEL.md``, session 11).
 ``close_up`` makes such frames from any labelled sample, for training (``--close-ups P``
 in ``training.train``) and for a labelled test set (this module's command line):
 

@@ -163,8 +163,7 @@ class PortraitDataset(Dataset):
     the probability of 1–2 made objects beside or in front of the person
     (``add_objects``), cut from ``textures``; ``close_ups``: the probability of a close-up
     crop of a single-person sample, the head running off the top edge (``training.closeup``;
-    group photos keep their whole scene: close-ups of them too cost 0.8 mIoU on realworld/val's
-    video path, ``assets/MODEL.md``, session 11)."""
+    a group photo is left whole, as its close-up would frame only its tallest person)."""
 
     def __init__(self, pairs: list[Pair], transform: A.Compose, cache_long_side: int = 384,
                  backgrounds: list[np.ndarray] | None = None, paste_prob: float = 0.0,
