@@ -12,7 +12,7 @@ import pytest
 import livebg.segment as segment
 from livebg.errors import LivebgError
 from livebg.segment import FlipAveraged, SegmenterBase, load_segmenter, with_mirror
-from livebg.segment.ensemble import DEFAULT_WEIGHTS, Ensemble, weighted_mean
+from livebg.segment.ensemble import DEFAULT_WEIGHTS, TIE, Ensemble, decisive, weighted_mean
 from livebg.segment.unet import default_weights
 
 SAMPLE = Path(__file__).resolve().parents[1] / "livebg" / "assets" / "sample.mp4"
@@ -60,16 +60,42 @@ def test_a_pixel_one_model_alone_calls_person_is_background():
     mask = ens.predict(frame)
     assert mask.shape == (72, 128)
     row = mask[36]
-    assert row[:28].max() <= 0.5 + 1e-6  # the U-Net alone
-    assert row[36:60].min() > 0.7  # the U-Net and both MediaPipe models
-    assert row[68:92].max() <= 0.5 + 1e-6  # MediaPipe alone (both models)
-    assert row[100:].max() <= 0.25 + 1e-6  # the general model alone
+    assert row[:28].max() < 0.5  # the U-Net alone
+    assert row[36:60].min() > 0.95  # the U-Net and both MediaPipe models
+    assert row[68:92].max() < 0.5  # MediaPipe alone (both models)
+    assert row[100:].max() == 0.0  # the general model alone
     assert (mask > 0.5).mean() == pytest.approx(0.25, abs=0.04)
     # the video path: the widest member's width at the frame's shape, not the square model's
     low = ens.infer(frame)
     assert low.shape == (36, 64)
     assert low[18, 24] == pytest.approx(1.0, abs=0.05)  # all three
     assert low[18, 5] <= 0.5 + 1e-6  # the U-Net alone
+
+
+def test_a_tie_is_background_in_the_written_mask_too():
+    """Where the U-Net and both MediaPipe models disagree (a mean of exactly 0.5), the photo
+    mask is below 0.5 and its 8-bit form below 128, so no threshold reads it as person, and
+    the composite does not show it half see-through."""
+    unet = Painted(0.0, 0.5, (64, 36), "unet")
+    land = Painted(0.5, 1.0, (64, 36), "land")
+    general = Painted(0.5, 1.0, (64, 36), "general")
+    mask = Ensemble([unet, land, general], DEFAULT_WEIGHTS).predict(np.zeros((36, 64, 3), np.uint8))
+    written = cv2.convertScaleAbs(mask, alpha=255.0)  # as livebg.stills writes --mask-only
+    assert mask.max() < 0.5 and written.max() < 128
+    assert written.max() > 64  # still an in-between value, not forced to the background
+
+
+def test_decisive_keeps_every_decision_and_narrows_the_ramp():
+    prob = np.linspace(0.0, 1.0, 1001, dtype=np.float32)
+    out = decisive(prob)
+    assert out.dtype == np.float32 and out.min() == 0.0 and out.max() == 1.0
+    assert np.all(np.diff(out) >= 0)  # order kept
+    np.testing.assert_array_equal(out > 0.5, prob > TIE)
+    ramp = lambda m: ((m > 0.05) & (m < 0.95)).mean()  # noqa: E731
+    assert ramp(out) == pytest.approx(ramp(prob) / 3, abs=0.01)
+    assert prob[500] == 0.5 and out[500] < 0.5  # the tie
+    with pytest.raises(ValueError, match="gain must be positive"):
+        decisive(prob, gain=0)
 
 
 def test_close_closes_every_member_once():
@@ -148,7 +174,8 @@ def sample_frame(index: int = 60) -> np.ndarray:
 @needs_both
 def test_photo_default_is_the_ensemble_and_finds_the_sample_figure():
     """The app's photo default (auto+tta) on the bundled clip's figure: the shirt is person,
-    the wall's top-left corner is not, and the mask is the weighted mean of its members'."""
+    the wall's top-left corner is not, and the mask is the weighted mean of its members',
+    made decisive."""
     frame = sample_frame()
     with load_segmenter("auto+tta", "cpu", photos=True) as ens:
         assert ens.name == "ensemble+tta" and len(ens.members) == 3
@@ -157,7 +184,7 @@ def test_photo_default_is_the_ensemble_and_finds_the_sample_figure():
     h, w = mask.shape
     assert mask[: h // 4, : w // 4].mean() < 0.1
     assert mask[int(h * 0.85):, int(w * 0.5):int(w * 0.75)].mean() > 0.8
-    expected = (2 * members[0] + members[1] + members[2]) / 4
+    expected = decisive((2 * members[0] + members[1] + members[2]) / 4)
     np.testing.assert_allclose(mask, expected, atol=1e-5)
 
 
