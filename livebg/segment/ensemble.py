@@ -36,18 +36,20 @@ DEFAULT_WEIGHTS = (2.0, 1.0, 1.0)
 PHOTO_GAIN = 3.0
 # The decision point sits one step of 8-bit above 0.5, so an exact tie is background both in
 # the float mask (> 0.5) and in the written PNG (> 127).
-TIE = 0.5 + 1.0 / 255
+DECISION_POINT = 0.5 + 1.0 / 255
 
 
-def decisive(prob: np.ndarray, gain: float = PHOTO_GAIN, tie: float = TIE) -> np.ndarray:
-    """``prob`` stretched ``gain`` times around ``tie`` and clipped to [0, 1] (float32): the
-    same person/background decision everywhere except at an exact tie, which becomes clearly
-    background, and a narrower ramp along the outlines. On realworld/val the written mask
-    then scores what the float mask scores (session 12, ``assets/MODEL.md``)."""
+def decisive(prob: np.ndarray, gain: float = PHOTO_GAIN,
+             centre: float = DECISION_POINT) -> np.ndarray:
+    """``prob`` stretched ``gain`` times around ``centre`` and clipped to [0, 1] (float32):
+    the same person/background decision everywhere except at an exact tie, which falls just
+    under 0.5 (124 of 255 at gain 3: background to every threshold, still half drawn), and a
+    narrower ramp along the outlines. On realworld/val the written mask then scores what the
+    float mask scores (session 12, ``assets/MODEL.md``)."""
     if gain <= 0:
         raise ValueError(f"gain must be positive, not {gain}")
-    out = np.asarray(prob, dtype=np.float32) - np.float32(tie)
-    cv2.multiply(out, gain, dst=out)
+    out = np.asarray(prob, dtype=np.float32) - np.float32(centre)
+    out *= np.float32(gain)
     out += np.float32(0.5)
     return np.clip(out, 0.0, 1.0, out=out)
 
