@@ -77,8 +77,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
     nargs: Any = "+" if many else None
     default: Any = ["auto"] if many else "auto"
     p.add_argument("--model", "-m", nargs=nargs, default=default, metavar="NAME",
-                   help="segmenter: auto, unet, mediapipe or ensemble (the U-Net and both "
-                        "MediaPipe models averaged; slower, better on photos). Default auto: "
+                   help="segmenter: auto, unet, mediapipe or ensemble (the U-Net, both MediaPipe "
+                        "selfie models and MediaPipe Pose averaged; slower, better on photos). "
+                        "Default auto: "
                         "the U-Net when its weights are installed, for photos the ensemble "
                         "when MediaPipe is installed too; NAME+tta averages each mask with the "
                         "mirrored frame's, NAME+alt mirrors every other frame and averages "

@@ -115,12 +115,50 @@ def _loads(path: Path, detail: str) -> tuple[bool, str, str]:
     return True, "", detail + ", loads"
 
 
+MEDIAPIPE_FIX = "pip install -e '.[mediapipe]' && pip install --no-deps mediapipe==0.10.21"
+# The models livebg runs from inside the mediapipe wheel: the selfie segmenters (``mediapipe``
+# and the photo ensemble) and the pose detector and landmark model (the ensemble's pose member).
+MEDIAPIPE_MODELS = {
+    "selfie": ("modules/selfie_segmentation/selfie_segmentation.tflite",
+               "modules/selfie_segmentation/selfie_segmentation_landscape.tflite"),
+    "pose": ("modules/pose_detection/pose_detection.tflite",
+             "modules/pose_landmark/pose_landmark_full.tflite"),
+}
+
+
+POSE_CHECK = "MediaPipe Pose"
+
+
+def _package_dir(module: str) -> Path | None:
+    """Where an installed package lives, found without importing it (mediapipe: ~1 s)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
 def check_mediapipe() -> list[Check]:
+    """The selfie segmenters (the ``mediapipe`` backend) and, when they are there, the pose
+    model the photo default also runs."""
     version = _version("mediapipe")
-    return [Check("MediaPipe", version is not None,
-                  f"{version} (the other segmenter)" if version else "not installed",
-                  "pip install -e '.[mediapipe]' && pip install --no-deps mediapipe==0.10.21",
-                  segmenter="mediapipe" if version else "")]
+    package = _package_dir("mediapipe") if version else None
+    if version is None or package is None:
+        return [Check("MediaPipe", False, "not installed", MEDIAPIPE_FIX)]
+    missing = {part: [f for f in files if not (package / f).is_file()]
+               for part, files in MEDIAPIPE_MODELS.items()}
+    reinstall = f"reinstall it: {MEDIAPIPE_FIX}"
+    if missing["selfie"]:
+        return [Check("MediaPipe", False,
+                      f"{version}, but {missing['selfie'][0]} is missing from {package}",
+                      reinstall)]
+    selfie = Check("MediaPipe", True, f"{version} (the other segmenter)", segmenter="mediapipe")
+    if missing["pose"]:
+        return [selfie, Check(POSE_CHECK, False,
+                              f"{missing['pose'][0]} is missing from {package}: the photo "
+                              "default (ensemble) cannot load; until then give photos "
+                              "--model unet", reinstall)]
+    return [selfie, Check(POSE_CHECK, True, "in the mediapipe wheel (the photo default's "
+                          "fourth member)")]
 
 
 def check_torch() -> list[Check]:
@@ -359,8 +397,10 @@ def doctor_main(argv: Sequence[str] = (), out: object = None) -> int:
             print(format_check(check), file=stream, flush=True)
     runs = can_run(checks)
     segmenters = sorted({c.segmenter for c in checks if c.ok and c.segmenter})
-    if {"unet", "mediapipe"} <= set(segmenters):
-        segmenters.append("ensemble (the photos' default)")
+    pose = any(c.ok and c.name == POSE_CHECK for c in checks)
+    if {"unet", "mediapipe"} <= set(segmenters) and pose:
+        segmenters.append("ensemble (the photos' default: the U-Net, MediaPipe's selfie "
+                          "models and its pose model)")
     print(f"livebg can run (segmenters: {', '.join(segmenters)}); FAIL lines are optional "
           "features" if runs else "livebg cannot run: fix the FAIL lines marked above", file=stream)
     return 0 if runs else 1

@@ -18,6 +18,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLE = Path(__file__).resolve().parents[1] / "livebg" / "assets" / "sample.mp4"
 
 # The generated clip: a green-ish textured background and a magenta ellipse "person" whose
 # position is known, so tests can check that person pixels are kept and background replaced.
@@ -50,6 +51,16 @@ def synthetic_frame(index: int, size: tuple[int, int] = CLIP_SIZE) -> np.ndarray
     frame[by - 3 : by + 3, bx - 3 : bx + 3] = 0  # a dark badge left of centre: shows mirroring
     x = (index * 7) % (w - 8)
     frame[: h // 8, x : x + 8] = 255
+    return frame
+
+
+def sample_frame(index: int = 60) -> np.ndarray:
+    """Frame ``index`` of the bundled sample clip (a real person at a desk)."""
+    cap = cv2.VideoCapture(str(SAMPLE))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
     return frame
 
 

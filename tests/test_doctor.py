@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,46 @@ def test_real_doctor_here_runs_and_changes_nothing(tmp_path: Path,
             assert lines[i + 2].startswith("        fix: "), line
         else:
             assert line.startswith(("ok    ", "        fix: ")), line
+
+
+def _fake_mediapipe(monkeypatch: pytest.MonkeyPatch, root: Path, parts: Sequence[str]) -> None:
+    for part in parts:
+        for name in doctor.MEDIAPIPE_MODELS[part]:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(b"tflite")
+    monkeypatch.setattr(doctor, "_version", lambda d: "0.10.21" if d == "mediapipe" else None)
+    monkeypatch.setattr(doctor, "_package_dir", lambda m: root)
+
+
+@pytest.mark.parametrize("parts, expected", [
+    (("selfie", "pose"), [("MediaPipe", True), ("MediaPipe Pose", True)]),
+    (("selfie",), [("MediaPipe", True), ("MediaPipe Pose", False)]),
+    ((), [("MediaPipe", False)]),
+])
+def test_mediapipe_models_inside_the_wheel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           parts: Sequence[str],
+                                           expected: list[tuple[str, bool]]) -> None:
+    """The selfie models make the ``mediapipe`` backend; the pose model, with the U-Net, the
+    photo default. A missing file is named, with the reinstall that brings it back."""
+    _fake_mediapipe(monkeypatch, tmp_path, parts)
+    checks = doctor.check_mediapipe()
+    assert [(c.name, c.ok) for c in checks] == expected
+    for check in checks:
+        if not check.ok:
+            assert "is missing from" in check.detail and "--no-deps mediapipe" in check.fix
+    assert (checks[0].segmenter == "mediapipe") == ("selfie" in parts)
+
+
+def test_the_ensemble_is_listed_only_with_the_pose_model(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    def unet() -> list[Check]:
+        return [Check("weights unet.onnx", True, "loads", segmenter="unet")]
+
+    for parts, listed in ((("selfie", "pose"), True), (("selfie",), False)):
+        root = tmp_path / "_".join(parts)
+        _fake_mediapipe(monkeypatch, root, parts)
+        monkeypatch.setattr(doctor, "PROBES", [unet, doctor.check_mediapipe])
+        out = io.StringIO()
+        assert doctor.doctor_main(out=out) == 0
+        last = out.getvalue().splitlines()[-1]
+        assert "mediapipe, unet" in last and ("ensemble" in last) == listed

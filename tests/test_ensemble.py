@@ -3,15 +3,15 @@ shipped models on the bundled sample clip where MediaPipe is installed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
+from conftest import sample_frame
 
 import livebg.segment as segment
 from livebg.errors import LivebgError
 from livebg.segment import FlipAveraged, SegmenterBase, load_segmenter, with_mirror
+from livebg.segment.base import no_vote
 from livebg.segment.ensemble import (
     DECISION_POINT,
     DEFAULT_WEIGHTS,
@@ -21,7 +21,6 @@ from livebg.segment.ensemble import (
 )
 from livebg.segment.unet import default_weights
 
-SAMPLE = Path(__file__).resolve().parents[1] / "livebg" / "assets" / "sample.mp4"
 needs_both = pytest.mark.skipif(
     default_weights() is None or not segment.mediapipe_installed(),
     reason="needs the shipped U-Net weights and mediapipe")
@@ -54,38 +53,85 @@ def test_weighted_mean_works_at_the_largest_members_size():
         weighted_mean([small, big], [1.0])
 
 
-def test_a_pixel_one_model_alone_calls_person_is_background():
-    """2:1:1 (U-Net, two MediaPipe models): the U-Net alone (a flag beside the shoulder) gives
-    0.5, not person; the U-Net with either MediaPipe model gives 0.75, person; both MediaPipe
-    models without the U-Net 0.5, not person."""
+MEMBERS = ("unet", "landscape", "general", "pose")  # the shipped order of DEFAULT_WEIGHTS
+
+
+@pytest.mark.parametrize("voters", [
+    (), ("unet",), ("pose",), ("landscape", "general"),  # one kind of model alone
+    ("unet", "landscape"), ("general", "pose"),  # a tie: half the weight each way
+    ("unet", "pose"), ("unet", "landscape", "general"), ("landscape", "general", "pose"),
+    ("unet", "general", "pose"), ("unet", "landscape", "general", "pose"),
+])
+def test_a_pixel_is_person_where_more_than_half_the_weight_says_so(voters):
+    """2 : 1 : 1 : 2 (U-Net, MediaPipe landscape and general, pose): three votes, MediaPipe's
+    split between its two selfie models. A flag that only the U-Net keeps, a shape that only
+    the pose model outlines, a halo that both selfie models share: background. Any two of
+    the three: person. U-Net and one selfie model against the other and the pose model is a
+    tie, and a tie is background."""
+    members = [Painted(0.0, 1.0 if name in voters else 0.0, size, name)
+               for name, size in zip(MEMBERS, [(64, 36), (32, 18), (32, 32), (64, 36)])]
+    mask = Ensemble(members, DEFAULT_WEIGHTS).predict(np.full((72, 128, 3), 90, np.uint8))
+    weight = sum(w for name, w in zip(MEMBERS, DEFAULT_WEIGHTS) if name in voters)
+    assert mask.shape == (72, 128)
+    if weight > sum(DEFAULT_WEIGHTS) / 2:
+        assert mask.min() > 0.95
+    else:
+        assert mask.max() < 0.5
+
+
+class NoOne(Painted):
+    """The pose model in a close-up: it finds no body, so it has no vote (``no_vote``)."""
+
+    def infer(self, frame_bgr, thumbnails=None):
+        return no_vote(self.size[::-1])
+
+
+def test_weighted_mean_leaves_out_a_member_that_abstains():
+    half = np.full((10, 20), 0.5, np.float32)
+    out = weighted_mean([np.ones((10, 20), np.float32), half, no_vote((40, 80))], [1, 1, 5])
+    assert out.shape == (40, 80)  # the abstaining member's size still sets the output's
+    np.testing.assert_allclose(out, 0.75, atol=1e-6)  # (1 + 0.5) / 2: its weight left out
+    assert weighted_mean([no_vote((4, 4))], [1.0]).max() == 0.0  # no votes: no one
+
+
+@pytest.mark.parametrize("voters", [("unet",), ("landscape", "general"),
+                                    ("unet", "landscape")])
+def test_where_the_pose_model_finds_no_one_the_others_decide_as_before(voters):
+    """A close-up's face with no body below it: the pose model abstains, and the U-Net
+    against both selfie models (2 : 1 : 1) is a tie again, decided as it was before the
+    pose model joined; a U-Net and a selfie model together are person."""
+    members = [Painted(0.0, 1.0 if name in voters else 0.0, (64, 36), name)
+               for name in MEMBERS[:3]] + [NoOne(0.0, 0.0, (64, 36), "pose")]
+    mask = Ensemble(members, DEFAULT_WEIGHTS).predict(np.full((72, 128, 3), 90, np.uint8))
+    assert mask.shape == (72, 128) and not np.isnan(mask).any()
+    if len(voters) == 2 and "unet" in voters:
+        assert mask.min() > 0.95
+    else:
+        assert mask.max() < 0.5
+
+
+def test_the_video_path_averages_at_the_widest_members_width():
+    """``infer`` (video): the widest member's width at the frame's shape, not the square
+    model's, and no ``decisive`` step (the smoother decides there)."""
     unet = Painted(0.0, 0.5, (64, 36), "unet")  # columns 0-50%
     land = Painted(0.25, 0.75, (32, 18), "land")  # 25-75%
     general = Painted(0.25, 1.0, (32, 32), "general")  # 25-100%
-    ens = Ensemble([unet, land, general], DEFAULT_WEIGHTS)
-    frame = np.full((72, 128, 3), 90, np.uint8)
-    mask = ens.predict(frame)
-    assert mask.shape == (72, 128)
-    row = mask[36]
-    assert row[:28].max() < 0.5  # the U-Net alone
-    assert row[36:60].min() > 0.95  # the U-Net and both MediaPipe models
-    assert row[68:92].max() < 0.5  # MediaPipe alone (both models)
-    assert row[100:].max() == 0.0  # the general model alone
-    assert (mask > 0.5).mean() == pytest.approx(0.25, abs=0.04)
-    # the video path: the widest member's width at the frame's shape, not the square model's
-    low = ens.infer(frame)
+    ens = Ensemble([unet, land, general], (2.0, 1.0, 1.0))
+    low = ens.infer(np.full((72, 128, 3), 90, np.uint8))
     assert low.shape == (36, 64)
     assert low[18, 24] == pytest.approx(1.0, abs=0.05)  # all three
-    assert low[18, 5] <= 0.5 + 1e-6  # the U-Net alone
+    assert low[18, 5] == pytest.approx(0.5, abs=1e-6)  # the U-Net alone: its share, as is
 
 
 def test_a_tie_is_background_in_the_written_mask_too():
-    """Where the U-Net and both MediaPipe models disagree (a mean of exactly 0.5), the photo
-    mask is below 0.5 and its 8-bit form below 128, so no threshold reads it as person. It is
-    not pushed to 0: the composite still draws it partly (assets/MODEL.md, session 12)."""
-    unet = Painted(0.0, 0.5, (64, 36), "unet")
-    land = Painted(0.5, 1.0, (64, 36), "land")
-    general = Painted(0.5, 1.0, (64, 36), "general")
-    mask = Ensemble([unet, land, general], DEFAULT_WEIGHTS).predict(np.zeros((36, 64, 3), np.uint8))
+    """Where the weight is split evenly (the U-Net and the landscape model against the
+    general and the pose model: a mean of exactly 0.5), the photo mask is below 0.5 and its
+    8-bit form below 128, so no threshold reads it as person. It is not pushed to 0: the
+    composite still draws it partly (assets/MODEL.md, session 12)."""
+    left, right = (0.0, 0.5), (0.5, 1.0)
+    members = [Painted(*span, (64, 36), name)
+               for name, span in zip(MEMBERS, [left, left, right, right])]
+    mask = Ensemble(members, DEFAULT_WEIGHTS).predict(np.zeros((36, 64, 3), np.uint8))
     written = cv2.convertScaleAbs(mask, alpha=255.0)  # as livebg.stills writes --mask-only
     assert mask.max() < 0.5 and written.max() < 128
     assert written.max() > 64  # still an in-between value, not forced to the background
@@ -168,15 +214,6 @@ def test_a_missing_mediapipe_names_the_fix_and_closes_the_unet(monkeypatch):
     assert closed == [True]
 
 
-def sample_frame(index: int = 60) -> np.ndarray:
-    cap = cv2.VideoCapture(str(SAMPLE))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, frame = cap.read()
-    cap.release()
-    assert ok
-    return frame
-
-
 @needs_both
 def test_photo_default_is_the_ensemble_and_finds_the_sample_figure():
     """The app's photo default (auto+tta) on the bundled clip's figure: the shirt is person,
@@ -184,13 +221,14 @@ def test_photo_default_is_the_ensemble_and_finds_the_sample_figure():
     made decisive."""
     frame = sample_frame()
     with load_segmenter("auto+tta", "cpu", photos=True) as ens:
-        assert ens.name == "ensemble+tta" and len(ens.members) == 3
+        assert ens.name == "ensemble+tta"
+        assert [m.inner.name for m in ens.members] == ["unet", "mediapipe", "mediapipe", "pose"]
         mask = ens.predict(frame)
         members = [m.predict(frame) for m in ens.members]
     h, w = mask.shape
     assert mask[: h // 4, : w // 4].mean() < 0.1
     assert mask[int(h * 0.85):, int(w * 0.5):int(w * 0.75)].mean() > 0.8
-    expected = decisive((2 * members[0] + members[1] + members[2]) / 4)
+    expected = decisive((2 * members[0] + members[1] + members[2] + 2 * members[3]) / 6)
     np.testing.assert_allclose(mask, expected, atol=1e-5)
 
 

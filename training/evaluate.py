@@ -5,8 +5,9 @@
         --data ../shared/data/portraits/val
 
 Models: a training checkpoint (``.pt``, torch on the CPU), an ONNX file (ONNX Runtime,
-as the app runs it), ``mediapipe`` (``mediapipe-general`` = its square model), or livebg's
-own names as the app loads them: ``ensemble`` (the U-Net and both MediaPipe models averaged;
+as the app runs it), ``mediapipe`` (``mediapipe-general`` = its square model,
+``mediapipe-pose`` = MediaPipe Pose's body outlines), or livebg's own names as the app loads
+them: ``ensemble`` (the U-Net, both MediaPipe selfie models and the pose model averaged;
 ``ensemble:FILE.onnx`` with another U-Net) and ``auto`` (``auto+tta``: the app's photo
 default), so they compare on the same images. Each mask is the one livebg makes for a photo
 (``Segmenter.predict``: the model's output brought up one octave along the picture's edges,
@@ -73,7 +74,8 @@ class CheckpointSegmenter(SegmenterBase):
         return self._geometry.crop(prob)
 
 
-MODELS_HELP = (".pt checkpoint, .onnx file, mediapipe, mediapipe-general, or livebg's ensemble "
+MODELS_HELP = (".pt checkpoint, .onnx file, mediapipe, mediapipe-general, mediapipe-pose "
+               "(people found one at a time, livebg.segment.pose), or livebg's ensemble "
                "(ensemble:FILE.onnx: with that U-Net) or auto, as the app loads them; each may "
                "end in +tta or +alt (mirror averaging, livebg.segment.mirror)")
 
@@ -113,6 +115,10 @@ def _open_base_model(spec: str, input_width: int | None, refine: str | None,
         from livebg.segment.mediapipe import MediaPipeSegmenter
 
         return MediaPipeSegmenter(model_selection=0)
+    if spec == "mediapipe-pose":
+        from livebg.segment.pose import PoseSegmenter
+
+        return PoseSegmenter()
     if spec.endswith(".onnx"):
         from livebg.segment.unet import OnnxUNet
 
@@ -120,8 +126,8 @@ def _open_base_model(spec: str, input_width: int | None, refine: str | None,
     if spec.endswith(".pt"):
         return CheckpointSegmenter(spec, input_width, refine)
     raise SystemExit(f"unknown model {spec!r}: give a .pt checkpoint, an .onnx file, "
-                     "mediapipe, mediapipe-general, ensemble or auto (+tta or +alt: mirror "
-                     "averaging)")
+                     "mediapipe, mediapipe-general, mediapipe-pose, ensemble or auto "
+                     "(+tta or +alt: mirror averaging)")
 
 
 def clips_parser(description: str, frames: int) -> argparse.ArgumentParser:

@@ -59,12 +59,14 @@ def _load_mediapipe(device: str, weights: str | None, photos: bool) -> Segmenter
 def _load_ensemble(device: str, weights: str | None, photos: bool) -> Segmenter:
     from livebg.segment.ensemble import DEFAULT_WEIGHTS, ENSEMBLE_NAME, Ensemble
     from livebg.segment.mediapipe import MediaPipeSegmenter
+    from livebg.segment.pose import PoseSegmenter
 
     unet = _load_unet(device, weights, photos)
     members = [unet]
     try:
         for selection in (1, 0):  # landscape, general
             members.append(MediaPipeSegmenter(model_selection=selection))
+        members.append(PoseSegmenter())
     except BaseException:
         for member in members:
             member.close()

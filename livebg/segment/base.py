@@ -11,6 +11,17 @@ import numpy as np
 from livebg.resize import Thumbnails
 
 
+def no_vote(shape: tuple[int, int]) -> np.ndarray:
+    """The mask of a segmenter with no opinion on this frame (NaN everywhere): the pose model
+    where it finds no one, which does not mean there is no one. An ensemble leaves it out."""
+    return np.full(shape, np.nan, np.float32)
+
+
+def abstains(mask: np.ndarray) -> bool:
+    """Whether ``mask`` is ``no_vote``'s (a vote is never NaN, so one pixel tells)."""
+    return mask.size > 0 and bool(np.isnan(mask.flat[0]))
+
+
 @runtime_checkable
 class Segmenter(Protocol):
     name: str
@@ -46,10 +57,13 @@ class SegmenterBase:
 
         # the network's input is the fine guide's too
         thumbnails = Thumbnails(check_frame(frame_bgr))
-        mask = upsample_mask(self.infer(frame_bgr, thumbnails), frame_bgr, thumbnails)
+        height, width = frame_bgr.shape[:2]
+        mask = self.infer(frame_bgr, thumbnails)
+        if abstains(mask):
+            return no_vote((height, width))
+        mask = upsample_mask(mask, frame_bgr, thumbnails)
         if not mask.flags.writeable:  # a backend's own buffer (MediaPipe at the frame's size)
             mask = mask.copy()
-        height, width = frame_bgr.shape[:2]
         if mask.shape != (height, width):
             mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
         return np.clip(mask, 0.0, 1.0, out=mask)

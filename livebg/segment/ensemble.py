@@ -2,16 +2,19 @@
 
 The U-Net and MediaPipe make different mistakes. The U-Net finds the small and partly hidden
 people of a group that MediaPipe drops; MediaPipe rejects the flags, animals and shapes
-beside a person that the U-Net keeps. Where one of them is sure alone, their weighted mean
-sits near 0.5, so a pixel is called person only when the other leans that way too. Photos
-have no frame rate to keep, so they can pay for three networks (the ``ensemble`` model):
+beside a person that the U-Net keeps. MediaPipe Pose (``livebg.segment.pose``) is a third
+kind: it outlines whole bodies one person at a time, limbs and legs included, and finds no
+one in an object. Where one of them is sure alone, their weighted mean sits below 0.5, so a
+pixel is called person only when the others lean that way too. Photos have no frame rate to
+keep, so they can pay for four networks (the ``ensemble`` model):
 
-    ensemble = 2 × U-Net + 1 × MediaPipe landscape + 1 × MediaPipe general, each +tta
+    ensemble = 2 × U-Net + 1 × MediaPipe landscape + 1 × MediaPipe general + 2 × pose,
+               each +tta; the pose model has no vote in a photo where it finds no one
 
-Photo path, every model mirror-averaged, shipped U-Net / MediaPipe / ensemble: EG1800 mIoU
-95.93 / 96.22 / 96.63; realworld/val 73.57 / 70.87 / 73.82, its single-person photos
-75.43 / 76.41 / 78.32, its groups 71.35 / 64.26 / 68.45 (stage 30, ``decisive``;
-``assets/MODEL.md``).
+Photo path, every model mirror-averaged, shipped U-Net / MediaPipe / ensemble without pose /
+ensemble: EG1800 mIoU 95.93 / 96.22 / 96.63 / 96.81; realworld/val 73.57 / 70.87 / 73.82 /
+77.17, its single-person photos 75.43 / 76.41 / 78.32 / 80.14, its groups 71.35 / 64.26 /
+68.45 / 73.62 (stage 30, ``decisive``; ``assets/MODEL.md``, sessions 9 and 16).
 """
 
 from __future__ import annotations
@@ -22,17 +25,18 @@ import cv2
 import numpy as np
 
 from livebg.resize import Thumbnails
-from livebg.segment.base import Segmenter, SegmenterBase
+from livebg.segment.base import Segmenter, SegmenterBase, abstains
 from livebg.segment.mirror import TTA_SUFFIX, FlipAveraged, infer_mirrored
 
 ENSEMBLE_NAME = "ensemble"
-# U-Net, MediaPipe landscape, MediaPipe general: the two MediaPipe models share one vote
-# (they agree with each other far more than with the U-Net). Chosen among 1:1, 2:1:1, 1:1:1
-# and 3:2 on realworld/val and EG1800 together (assets/MODEL.md, session 9).
-DEFAULT_WEIGHTS = (2.0, 1.0, 1.0)
-# The photo mask's contrast around the decision: the mean of three models leaves a plateau
-# at 0.5 wherever the U-Net and both MediaPipe models disagree, which a linear alpha shows
-# half see-through and a PNG stores as 128, person to anyone thresholding at 127.
+# U-Net, MediaPipe landscape, MediaPipe general, MediaPipe Pose: the two selfie models share
+# one vote (they agree with each other far more than with the U-Net), so three kinds of model
+# vote equally. 2:1:1 was chosen among 1:1, 1:1:1 and 3:2 (session 9); the pose model's 2
+# among 1 to 3, and against a weaker "no" where it misses a person (assets/MODEL.md, 16).
+DEFAULT_WEIGHTS = (2.0, 1.0, 1.0, 2.0)
+# The photo mask's contrast around the decision: a weighted mean leaves a plateau at 0.5
+# wherever its votes split evenly (the U-Net against both selfie models), which a linear
+# alpha shows half see-through and a PNG stores as 128, person to anyone thresholding at 127.
 PHOTO_GAIN = 3.0
 # The decision point sits one step of 8-bit above 0.5, so an exact tie is background both in
 # the float mask (> 0.5) and in the written PNG (> 127).
@@ -57,16 +61,20 @@ def decisive(prob: np.ndarray, gain: float = PHOTO_GAIN,
 def weighted_mean(masks: Sequence[np.ndarray], weights: Sequence[float],
                   size: tuple[int, int] | None = None) -> np.ndarray:
     """The weighted mean of probability maps of any sizes, at ``size`` (w, h) or else the
-    largest one's size (bilinear, float32)."""
+    largest one's size (bilinear, float32). A member that ``abstains`` is left out, its
+    weight with it; where all do, the mean is 0 (no one)."""
     if not masks or len(masks) != len(weights):
         raise ValueError(f"{len(masks)} masks for {len(weights)} weights")
     if size is None:
         height, width = max((m.shape for m in masks), key=lambda shape: shape[0] * shape[1])
     else:
         width, height = size
-    total = float(sum(weights))
     out = np.zeros((height, width), np.float32)
-    for mask, weight in zip(masks, weights):
+    votes = [(mask, weight) for mask, weight in zip(masks, weights) if not abstains(mask)]
+    total = float(sum(weight for _, weight in votes))
+    if total <= 0:
+        return out
+    for mask, weight in votes:
         mask = np.asarray(mask, dtype=np.float32)
         if mask.shape != (height, width):
             mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
