@@ -78,8 +78,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, many: bool) -> None:
     default: Any = ["auto"] if many else "auto"
     p.add_argument("--model", "-m", nargs=nargs, default=default, metavar="NAME",
                    help="segmenter: auto, unet, mediapipe or ensemble (the U-Net, both MediaPipe "
-                        "selfie models and MediaPipe Pose averaged; slower, better on photos). "
-                        "Default auto: "
+                        "selfie models and, for photos, MediaPipe Pose averaged; slower, better "
+                        "on photos). Default auto: "
                         "the U-Net when its weights are installed, for photos the ensemble "
                         "when MediaPipe is installed too; NAME+tta averages each mask with the "
                         "mirrored frame's, NAME+alt mirrors every other frame and averages "

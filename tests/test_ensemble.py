@@ -232,6 +232,20 @@ def test_photo_default_is_the_ensemble_and_finds_the_sample_figure():
     np.testing.assert_allclose(mask, expected, atol=1e-5)
 
 
+
+@needs_both
+def test_live_video_runs_the_ensemble_without_the_pose_search():
+    """``--model ensemble`` on a camera or a clip: the three selfie-kind members, 2 : 1 : 1 (the
+    pose search costs ~40 ms a 720p frame); the mask still finds the sample figure."""
+    frame = sample_frame()
+    with load_segmenter("ensemble", "cpu") as ens:
+        assert [m.name for m in ens.members] == ["unet", "mediapipe", "mediapipe"]
+        assert ens.weights == DEFAULT_WEIGHTS[:3]
+        low = ens.infer(frame)
+    h, w = low.shape
+    assert low[int(h * 0.85):, int(w * 0.5):int(w * 0.75)].mean() > 0.8
+    assert low[: h // 4, : w // 4].mean() < 0.1
+
 @needs_both
 def test_evaluate_opens_the_ensemble_with_another_unet(tmp_path):
     """``training.evaluate`` takes ``ensemble:FILE.onnx``: that U-Net among the members."""

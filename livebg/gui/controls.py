@@ -30,9 +30,9 @@ from livebg.gui.settings import Settings
 from livebg.segment.ensemble import ENSEMBLE_NAME
 
 # measured on the 2-core AVX2 VM at 1280x720: 28 ms a frame against 7.7 for unet+alt
-ENSEMBLE_HINT = ("The U-Net and both MediaPipe models averaged: the photos' default. Live it "
-                 "runs three networks a frame, about 4x the U-Net's time: fewer frames per "
-                 "second on a slow CPU")
+ENSEMBLE_HINT = ("The U-Net and both MediaPipe selfie models averaged (photos add MediaPipe "
+                 "Pose): the photos' default. Live it runs three networks a frame, about 4x "
+                 "the U-Net's time: fewer frames per second on a slow CPU")
 
 THUMB = QSize(96, 54)
 SWATCHES = ("#00b140", "#0047bb", "#ffffff", "#202020", "#f5e6c8", "#7a4fd6")

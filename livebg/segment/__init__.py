@@ -57,6 +57,9 @@ def _load_mediapipe(device: str, weights: str | None, photos: bool) -> Segmenter
 
 
 def _load_ensemble(device: str, weights: str | None, photos: bool) -> Segmenter:
+    """The U-Net and both MediaPipe selfie models; for photos MediaPipe Pose too. Its search
+    for one person after another costs ~40 ms a 720p frame (the other three ~10), and live
+    video has the smoother to steady its mask instead."""
     from livebg.segment.ensemble import DEFAULT_WEIGHTS, ENSEMBLE_NAME, Ensemble
     from livebg.segment.mediapipe import MediaPipeSegmenter
     from livebg.segment.pose import PoseSegmenter
@@ -66,12 +69,13 @@ def _load_ensemble(device: str, weights: str | None, photos: bool) -> Segmenter:
     try:
         for selection in (1, 0):  # landscape, general
             members.append(MediaPipeSegmenter(model_selection=selection))
-        members.append(PoseSegmenter())
+        if photos:
+            members.append(PoseSegmenter())
     except BaseException:
         for member in members:
             member.close()
         raise
-    return Ensemble(members, DEFAULT_WEIGHTS, name=ENSEMBLE_NAME)
+    return Ensemble(members, DEFAULT_WEIGHTS[:len(members)], name=ENSEMBLE_NAME)
 
 
 _REGISTRY: dict[str, Callable[[str, str | None, bool], Segmenter]] = {
