@@ -115,7 +115,6 @@ def _loads(path: Path, detail: str) -> tuple[bool, str, str]:
     return True, "", detail + ", loads"
 
 
-MEDIAPIPE_FIX = "pip install -e '.[mediapipe]' && pip install --no-deps mediapipe==0.10.21"
 # The models livebg runs from inside the mediapipe wheel: the selfie segmenters (``mediapipe``
 # and the photo ensemble) and the pose detector and landmark model (the ensemble's pose member).
 MEDIAPIPE_MODELS = {
@@ -140,13 +139,15 @@ def _package_dir(module: str) -> Path | None:
 def check_mediapipe() -> list[Check]:
     """The selfie segmenters (the ``mediapipe`` backend) and, when they are there, the pose
     model the photo default also runs."""
+    from livebg.segment.mediapipe import MEDIAPIPE_INSTALL
+
     version = _version("mediapipe")
     package = _package_dir("mediapipe") if version else None
     if version is None or package is None:
-        return [Check("MediaPipe", False, "not installed", MEDIAPIPE_FIX)]
+        return [Check("MediaPipe", False, "not installed", MEDIAPIPE_INSTALL)]
     missing = {part: [f for f in files if not (package / f).is_file()]
                for part, files in MEDIAPIPE_MODELS.items()}
-    reinstall = f"reinstall it: {MEDIAPIPE_FIX}"
+    reinstall = f"reinstall it: {MEDIAPIPE_INSTALL}"
     if missing["selfie"]:
         return [Check("MediaPipe", False,
                       f"{version}, but {missing['selfie'][0]} is missing from {package}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import cv2
 import numpy as np
 
@@ -17,18 +19,25 @@ from livebg.segment import SegmenterBase
 MODEL_SIZES = {0: (256, 256), 1: (256, 144)}
 
 
+# --no-deps: mediapipe's own requirement pulls opencv-contrib-python, a second cv2
+MEDIAPIPE_INSTALL = "pip install -e '.[mediapipe]' && pip install --no-deps mediapipe==0.10.21"
+
+
+def import_mediapipe(missing: str) -> ModuleType:
+    """The ``mediapipe`` module, or a ``LivebgError`` saying ``missing`` and how to install it."""
+    try:
+        import mediapipe
+    except ImportError as exc:
+        raise LivebgError(f"{missing}: {MEDIAPIPE_INSTALL}") from exc
+    return mediapipe
+
+
 class MediaPipeSegmenter(SegmenterBase):
     name = "mediapipe"
     device = "cpu"
 
     def __init__(self, model_selection: int = 1) -> None:
-        try:
-            import mediapipe as mp
-        except ImportError as exc:
-            raise LivebgError(
-                "the mediapipe backend is not installed: pip install -e '.[mediapipe]' && "
-                "pip install --no-deps mediapipe==0.10.21"
-            ) from exc
+        mp = import_mediapipe("the mediapipe backend is not installed")
         self._size = MODEL_SIZES[model_selection]
         # The graph starts on a native thread that logs to fd 2, and the first process() waits
         # for it: create and warm up inside the quiet block.

@@ -23,6 +23,7 @@ from livebg.limits import check_frame
 from livebg.quiet import quiet_native_stderr
 from livebg.resize import Thumbnails, downscale_shared
 from livebg.segment.base import SegmenterBase, abstains, no_vote
+from livebg.segment.mediapipe import import_mediapipe
 
 POSE_NAME = "pose"
 MAX_PEOPLE = 6  # a search per person, plus one that finds no one
@@ -66,13 +67,7 @@ class PoseSegmenter(SegmenterBase):
                  min_confidence: float = MIN_CONFIDENCE) -> None:
         if max_people < 1:
             raise ValueError(f"max_people must be at least 1, not {max_people}")
-        try:
-            import mediapipe as mp
-        except ImportError as exc:
-            raise LivebgError(
-                "the pose model comes with mediapipe, which is not installed: "
-                "pip install -e '.[mediapipe]' && pip install --no-deps mediapipe==0.10.21"
-            ) from exc
+        mp = import_mediapipe("the pose model comes with mediapipe, which is not installed")
         self.max_people = max_people
         try:
             with quiet_native_stderr():
@@ -94,27 +89,30 @@ class PoseSegmenter(SegmenterBase):
 
     def infer_mirrored(self, frame_bgr: np.ndarray,
                        thumbnails: Thumbnails | None = None) -> np.ndarray:
-        union = self._union(cv2.flip(self._work(frame_bgr, thumbnails), 1))
-        return union if abstains(union) else cv2.flip(union, 1)
+        return self._mirrored_union(self._work(frame_bgr, thumbnails))
 
     def infer_with_mirror(self, frame_bgr: np.ndarray,
                           thumbnails: Thumbnails | None = None) -> np.ndarray:
         """``+tta``: the mean of the two ways round that found someone (one that found no one
-        has no vote, as in the ensemble), ``no_vote`` if neither did."""
-        found = [m for m in (self.infer(frame_bgr, thumbnails),
-                             self.infer_mirrored(frame_bgr, thumbnails)) if not abstains(m)]
+        has no vote, as in the ensemble), ``no_vote`` if neither did. One downscale serves
+        both: the mirrored search runs on a flipped copy, before the upright one paints it."""
+        work = self._work(frame_bgr, thumbnails)
+        mirrored = self._mirrored_union(work)
+        found = [m for m in (self._union(work), mirrored) if not abstains(m)]
         if not found:
-            return no_vote(self._work_shape(frame_bgr))
+            return no_vote(work.shape[:2])
         return found[0] if len(found) == 1 else cv2.addWeighted(found[0], 0.5, found[1], 0.5, 0)
-
-    def _work_shape(self, frame_bgr: np.ndarray) -> tuple[int, int]:
-        height, width = check_frame(frame_bgr).shape[:2]
-        return working_size(width, height)[::-1]
 
     def _work(self, frame_bgr: np.ndarray, thumbnails: Thumbnails | None) -> np.ndarray:
         # a copy: the search paints it
-        size = self._work_shape(frame_bgr)[::-1]
+        height, width = check_frame(frame_bgr).shape[:2]
+        size = working_size(width, height)
         return downscale_shared(frame_bgr, size, thumbnails).copy()
+
+    def _mirrored_union(self, work_bgr: np.ndarray) -> np.ndarray:
+        """``_union`` of the mirror image of ``work_bgr`` (left as it is), flipped back."""
+        union = self._union(cv2.flip(work_bgr, 1))
+        return union if abstains(union) else cv2.flip(union, 1)
 
     def _union(self, work_bgr: np.ndarray) -> np.ndarray:
         people = self.people(work_bgr)
